@@ -1,0 +1,1 @@
+"""Subcommands of ``python -m lab``; one module each (see ``lab.cli``)."""

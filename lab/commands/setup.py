@@ -1,0 +1,36 @@
+"""``python -m lab setup``: one-time work done at install: convert the packaged SmolLM2, warm up UMAP's compiler."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+
+def warm_up_umap() -> float:
+    """Fit UMAP once on a small random matrix so numba compiles (and caches) its kernels; returns seconds taken."""
+    import numpy as np
+    import umap
+
+    start = time.perf_counter()
+    data = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
+    umap.UMAP(n_neighbors=5, n_components=2, random_state=0, n_jobs=1).fit_transform(data)
+    return time.perf_counter() - start
+
+
+def run(args: argparse.Namespace) -> int:
+    from lab.models import packaged_model_path
+
+    for name in args.models:
+        start = time.perf_counter()
+        path = packaged_model_path(name)
+        print(f"{name}: ready at {path} ({time.perf_counter() - start:.1f} s)")
+    if not args.skip_umap:
+        print(f"UMAP warm-up: {warm_up_umap():.1f} s")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("setup", help=__doc__.split(": ", 1)[1])
+    parser.add_argument("--models", nargs="*", default=["smollm2-135m"], help="packaged models to convert now")
+    parser.add_argument("--skip-umap", action="store_true")
+    parser.set_defaults(func=run)

@@ -1,0 +1,342 @@
+"""``LLM2Vec``: a decoder-only LLM used as a text encoder (bidirectional attention + pooling), with sentence-transformers'
+``encode`` conventions.
+
+Texts are tokenised all at once (one fast-tokenizer call), sorted by length, padded per batch with explicit position
+ids (so the padding side never shifts RoPE positions), run through the bare decoder (no LM head), pooled in fp32 over
+a mask of the text's own tokens, and returned in input order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from lab.adapters import apply_adapters
+from lab.bidirectional import make_bidirectional, set_causal
+from lab.models import default_device, parse_dtype, resolve_model_path
+from lab.pooling import canonical_pooling, pool
+from lab.tiny import TINY_ALIASES, TINY_ARCHITECTURES, tiny_model, tiny_tokenizer
+
+logger = logging.getLogger(__name__)
+
+EncoderInput = Union[str, tuple[str, str]]  # a text, or an (instruction, text) pair
+CONFIG_NAME = "llm2vec_config.json"
+
+
+@dataclass
+class EncoderConfig:
+    """Everything that decides an embedding besides the weights; saved beside them by ``LLM2Vec.save``."""
+
+    bidirectional: bool = True  # LLM2Vec step 1; False keeps the decoder causal ("Uni" in the paper)
+    pooling: str = "mean"  # mean | weighted_mean | last_token (= eos_token) | bos_token
+    max_length: int = 512  # longer texts are cut to this many tokens (the instruction counts too)
+    attn_implementation: str = "sdpa"  # falls back to eager for architectures without SDPA (Gemma 2)
+    base_model: str = ""  # the name it was loaded from, for provenance
+    adapters: list[str] = field(default_factory=list)  # adapters merged into the weights, in order
+
+    def __post_init__(self) -> None:
+        canonical_pooling(self.pooling)  # raises a ValueError listing the valid modes
+        if not isinstance(self.max_length, int) or self.max_length < 2:
+            raise ValueError(f"max_length must be an integer >= 2; got {self.max_length!r}.")
+
+    @property
+    def appends_eos(self) -> bool:
+        return self.pooling in ("last_token", "eos_token")
+
+
+@dataclass
+class Batch:
+    """A padded batch ready for the decoder; every tensor is (B, T)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    position_ids: torch.Tensor
+    pool_mask: torch.Tensor  # 1 on the tokens that are pooled: the text's own, never padding or instruction
+
+    def to(self, device: torch.device) -> "Batch":
+        return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.position_ids, self.pool_mask)))
+
+
+def _load_decoder(path: str, dtype: torch.dtype, attn_implementation: str) -> nn.Module:
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
+    except ValueError as error:
+        if attn_implementation == "sdpa" and "does not support an attention implementation" in str(error):
+            logger.info("SDPA is not available for this architecture; using eager attention.")
+            return AutoModel.from_pretrained(path, dtype=dtype, attn_implementation="eager")
+        raise
+
+
+def _check_inputs(sentences: Sequence[Any]) -> list[tuple[str, str]]:
+    """Normalise to (instruction, text) pairs; a ``TypeError`` names the first bad item."""
+    pairs = []
+    for index, item in enumerate(sentences):
+        if isinstance(item, str):
+            pairs.append(("", item))
+        elif isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item):
+            pairs.append((item[0], item[1]))
+        else:
+            raise TypeError(
+                f"Item {index} is {item!r} ({type(item).__name__}); expected a string or an (instruction, text) "
+                "pair of strings."
+            )
+    return pairs
+
+
+class LLM2Vec:
+    """A decoder-only LLM as a text encoder.
+
+    Args:
+        model: the bare decoder (``AutoModel``), already bidirectional or causal as ``config`` says.
+        tokenizer: its fast tokenizer.
+        config: pooling, attention mode and length limit.
+    """
+
+    def __init__(self, model: nn.Module, tokenizer, config: EncoderConfig) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        if tokenizer.pad_token_id is None:  # Llama-style tokenizers ship without one; padding is masked anyway
+            tokenizer.pad_token = tokenizer.eos_token
+
+    # ------------------------------------------------------------------ loading and saving
+    @classmethod
+    def from_pretrained(
+        cls,
+        model_name_or_path: str | os.PathLike,
+        bidirectional: bool | None = None,
+        pooling: str | None = None,
+        max_length: int | None = None,
+        dtype: str | torch.dtype | None = None,
+        device: str | torch.device | None = None,
+        adapters: Sequence[str | os.PathLike] = (),
+        attn_implementation: str | None = None,
+    ) -> "LLM2Vec":
+        """Load a model by short name, local folder or hub id, apply LoRA adapters in order, set attention and pooling.
+
+        ``None`` arguments take the value saved with the model (``LLM2Vec.save``), else ``EncoderConfig``'s default.
+        dtype/device ``None``: bf16 on a GPU, fp32 on a CPU.
+        """
+        name = str(model_name_or_path)
+        saved = cls._saved_config(name)
+        overrides = {"bidirectional": bidirectional, "pooling": pooling, "max_length": max_length,
+                     "attn_implementation": attn_implementation}
+        values = {**(asdict(saved) if saved else {}), **{k: v for k, v in overrides.items() if v is not None}}
+        values["base_model"] = values.get("base_model") or name
+        config = EncoderConfig(**values)
+        device = torch.device(device) if device is not None else default_device()
+        torch_dtype = parse_dtype(dtype, device)
+
+        tiny_arch = name[len("tiny-"):] if name.startswith("tiny-") else None
+        if tiny_arch in TINY_ARCHITECTURES or tiny_arch in TINY_ALIASES:
+            model = tiny_model(tiny_arch, attn_implementation=config.attn_implementation
+                               if tiny_arch not in ("gemma2",) else "eager").to(torch_dtype)
+            tokenizer = tiny_tokenizer()
+        else:
+            from transformers import AutoTokenizer
+
+            path = resolve_model_path(name)
+            model = _load_decoder(path, torch_dtype, config.attn_implementation)
+            tokenizer = AutoTokenizer.from_pretrained(path)
+        model = model.to(device).eval()
+        if adapters:
+            model = apply_adapters(model, [str(a) for a in adapters], base_name=config.base_model)
+            config.adapters = list(config.adapters) + [str(a) for a in adapters]
+        return cls.from_model(model, tokenizer, config)
+
+    @classmethod
+    def from_model(cls, model: nn.Module, tokenizer, config: EncoderConfig | None = None) -> "LLM2Vec":
+        """Wrap an in-memory decoder (e.g. one being trained); sets and verifies its attention mode."""
+        config = config or EncoderConfig()
+        if config.bidirectional:
+            make_bidirectional(model)
+        else:
+            set_causal(model, True)
+        return cls(model, tokenizer, config)
+
+    @staticmethod
+    def _saved_config(name: str) -> EncoderConfig | None:
+        path = Path(name).expanduser() / CONFIG_NAME
+        if not path.is_file():
+            return None
+        known = {f.name for f in fields(EncoderConfig)}
+        return EncoderConfig(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write weights (adapters merged), tokenizer and ``llm2vec_config.json``; ``from_pretrained(path)`` reloads."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        (path / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.model.config.hidden_size)
+
+    def __repr__(self) -> str:
+        mode = "bidirectional" if self.config.bidirectional else "causal"
+        return f"LLM2Vec({self.config.base_model!r}, {mode}, pooling={self.config.pooling}, dim={self.embedding_dim})"
+
+    # ------------------------------------------------------------------ tokenisation
+    def tokenize(self, sentences: Sequence[EncoderInput]) -> list[dict[str, np.ndarray]]:
+        """Tokenise every input in one call; each result holds ``input_ids`` and ``pool_mask`` (1-D arrays).
+
+        An instruction is joined to its text as ``instruction.strip() + " " + text`` (as llm2vec does); its tokens are
+        found by character offsets, so they are attended to but left out of the pooling mask.
+        """
+        pairs = _check_inputs(sentences)
+        prefixes = [instruction.strip() for instruction, _ in pairs]
+        joined = [f"{p} {text}" if p else text for p, (_, text) in zip(prefixes, pairs)]
+        appends_eos = self.config.appends_eos
+        needs_bos = self.config.pooling == "bos_token"
+        budget = self.config.max_length - int(appends_eos)
+        encoded = self.tokenizer(
+            joined, add_special_tokens=True, truncation=True, max_length=budget,
+            return_offsets_mapping=True, return_attention_mask=False,
+        )
+        bos, eos = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
+        if needs_bos and bos is None:
+            raise ValueError("Pooling 'bos_token' needs a tokenizer with a BOS token; this one has none.")
+        if appends_eos and eos is None:
+            raise ValueError(f"Pooling {self.config.pooling!r} appends the EOS token; this tokenizer has none.")
+        features = []
+        for ids, offsets, prefix in zip(encoded["input_ids"], encoded["offset_mapping"], prefixes):
+            ids = np.asarray(ids, dtype=np.int64)
+            starts = np.asarray([start for start, _ in offsets], dtype=np.int64).reshape(-1)
+            pool_mask = (starts >= len(prefix)) if prefix else np.ones(len(ids), dtype=bool)
+            if needs_bos:
+                if len(ids) == 0 or ids[0] != bos:  # tokenizers like SmolLM2's add no BOS: prepend it
+                    ids = np.concatenate([[bos], ids[: self.config.max_length - 1]])
+                pool_mask = np.zeros(len(ids), dtype=bool)
+                pool_mask[0] = True  # pool exactly the BOS
+            if appends_eos:
+                ids = np.concatenate([ids, [eos]])
+                pool_mask = np.zeros(len(ids), dtype=bool)
+                pool_mask[-1] = True  # pool exactly the appended EOS
+            if not pool_mask.any():  # e.g. an empty text after an instruction: fall back to every token
+                pool_mask = np.ones(len(ids), dtype=bool)
+            features.append({"input_ids": ids, "pool_mask": pool_mask})
+        return features
+
+    def collate(self, features: Sequence[dict[str, np.ndarray]], padding_side: str = "right") -> Batch:
+        """Pad features into a ``Batch``; position ids count real tokens only, so padding never moves positions."""
+        if padding_side not in ("left", "right"):
+            raise ValueError(f"Unknown padding_side {padding_side!r}; expected 'left' or 'right'.")
+        lengths = [max(len(f["input_ids"]), 1) for f in features]
+        batch, width = len(features), max(lengths)
+        input_ids = torch.full((batch, width), self.tokenizer.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((batch, width), dtype=torch.long)
+        pool_mask = torch.zeros((batch, width), dtype=torch.long)
+        for row, (f, length) in enumerate(zip(features, lengths)):
+            span = slice(width - length, width) if padding_side == "left" else slice(0, length)
+            n = len(f["input_ids"])
+            if n == 0:  # an empty string with a tokenizer that adds nothing: one pad token, attended, pooled
+                attention_mask[row, span] = 1
+                pool_mask[row, span] = 1
+                continue
+            input_ids[row, span] = torch.from_numpy(f["input_ids"])
+            attention_mask[row, span] = 1
+            pool_mask[row, span] = torch.from_numpy(f["pool_mask"].astype(np.int64))
+        position_ids = (attention_mask.cumsum(dim=1) - 1).clamp_min(0)  # (B, T): 0..n-1 on real tokens
+        return Batch(input_ids, attention_mask, position_ids, pool_mask)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, batch: Batch, output_hidden_states: bool = False):
+        """Run the decoder on a batch; returns the transformers output (``last_hidden_state``, ``hidden_states``)."""
+        batch = batch.to(self.device)
+        return self.model(
+            input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
+            output_hidden_states=output_hidden_states, use_cache=False,
+        )
+
+    def embed_batch(self, batch: Batch) -> torch.Tensor:
+        """Pooled fp32 embeddings of one batch, with gradients if the caller is training. -> (B, C)."""
+        hidden = self.forward(batch).last_hidden_state.float()  # (B, T, C) pooled in fp32 even for bf16 models
+        return pool(hidden, batch.pool_mask.to(hidden.device), self.config.pooling)
+
+    # ------------------------------------------------------------------ encode
+    @torch.inference_mode()
+    def encode(
+        self,
+        sentences: str | Sequence[EncoderInput],
+        batch_size: int = 32,
+        show_progress_bar: bool | None = None,
+        convert_to_numpy: bool = True,
+        convert_to_tensor: bool = False,
+        normalize_embeddings: bool = False,
+        padding_side: str = "right",
+    ) -> np.ndarray | torch.Tensor:
+        """Embed texts or (instruction, text) pairs, following sentence-transformers' ``encode``.
+
+        Args:
+            sentences: a string (gives a 1-D vector) or a list of strings / (instruction, text) pairs.
+            batch_size: texts per forward pass; results do not depend on it.
+            show_progress_bar: a tqdm bar over batches (default: only when logging at INFO or below).
+            convert_to_numpy: float32 numpy output (the default).
+            convert_to_tensor: a torch tensor on the model's device instead.
+            normalize_embeddings: unit-length vectors, so a dot product is the cosine.
+            padding_side: "right" or "left"; results do not depend on it.
+
+        Returns:
+            An array (n, d), or (d,) for a single string; (0, d) for an empty list. Texts longer than
+            ``max_length`` tokens are truncated.
+        """
+        if sentences is None:
+            raise TypeError("sentences is None; expected a string or a list of strings / (instruction, text) pairs.")
+        single = isinstance(sentences, str)
+        items = [sentences] if single else list(sentences)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+        if show_progress_bar is None:
+            show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
+        was_training = self.model.training
+        self.model.eval()
+        features = self.tokenize(items)
+        order = np.argsort([-len(f["input_ids"]) for f in features], kind="stable")  # longest first
+        out = torch.empty((len(items), self.embedding_dim), dtype=torch.float32, device=self.device)
+        try:
+            for start in tqdm(range(0, len(order), batch_size), desc="Encoding", disable=not show_progress_bar,
+                              unit="batch"):
+                index = order[start: start + batch_size]
+                batch = self.collate([features[i] for i in index], padding_side=padding_side)
+                out[torch.as_tensor(index, device=self.device)] = self.embed_batch(batch)
+        finally:
+            self.model.train(was_training)
+        if normalize_embeddings:
+            out = torch.nn.functional.normalize(out, dim=-1)
+        if single:
+            out = out[0]
+        if convert_to_tensor:
+            return out
+        return out.cpu().numpy() if convert_to_numpy else out.cpu()
+
+    @staticmethod
+    def similarity(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """Cosine similarity matrix (n, m) between rows of ``a`` (n, d) and ``b`` (m, d); 1-D inputs count as one row.
+
+        Returns a numpy array for numpy inputs, a tensor for tensors.
+        """
+        as_numpy = isinstance(a, np.ndarray) and isinstance(b, np.ndarray)
+        ta = torch.as_tensor(np.asarray(a) if isinstance(a, np.ndarray) else a).float()
+        tb = torch.as_tensor(np.asarray(b) if isinstance(b, np.ndarray) else b).float().to(ta.device)
+        ta, tb = ta.reshape(-1, ta.shape[-1]), tb.reshape(-1, tb.shape[-1])
+        sims = torch.nn.functional.normalize(ta, dim=-1) @ torch.nn.functional.normalize(tb, dim=-1).T  # (n, m)
+        return sims.cpu().numpy() if as_numpy else sims
+

