@@ -24,7 +24,7 @@ from lab.adapters import apply_adapters
 from lab.bidirectional import make_bidirectional, set_causal
 from lab.models import default_device, parse_dtype, resolve_model_path
 from lab.pooling import canonical_pooling, pool
-from lab.tiny import TINY_ALIASES, TINY_ARCHITECTURES, tiny_model, tiny_tokenizer
+from lab.tiny import tiny_model, tiny_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -138,10 +138,10 @@ class LLM2Vec:
         device = torch.device(device) if device is not None else default_device()
         torch_dtype = parse_dtype(dtype, device)
 
-        tiny_arch = name[len("tiny-"):] if name.startswith("tiny-") else None
-        if tiny_arch in TINY_ARCHITECTURES or tiny_arch in TINY_ALIASES:
-            model = tiny_model(tiny_arch, attn_implementation=config.attn_implementation
-                               if tiny_arch not in ("gemma2",) else "eager").to(torch_dtype)
+        if name.startswith("tiny-"):  # tiny random models for tests (lab.tiny); Gemma 2 has no SDPA
+            arch = name[len("tiny-") :]
+            attn = "eager" if arch == "gemma2" else config.attn_implementation
+            model = tiny_model(arch, attn_implementation=attn).to(torch_dtype)
             tokenizer = tiny_tokenizer()
         else:
             from transformers import AutoTokenizer
@@ -202,6 +202,8 @@ class LLM2Vec:
         found by character offsets, so they are attended to but left out of the pooling mask.
         """
         pairs = _check_inputs(sentences)
+        if not pairs:
+            return []
         prefixes = [instruction.strip() for instruction, _ in pairs]
         joined = [f"{p} {text}" if p else text for p, (_, text) in zip(prefixes, pairs)]
         appends_eos = self.config.appends_eos
@@ -301,6 +303,11 @@ class LLM2Vec:
         if sentences is None:
             raise TypeError("sentences is None; expected a string or a list of strings / (instruction, text) pairs.")
         single = isinstance(sentences, str)
+        if not single and not isinstance(sentences, (list, tuple)) and not hasattr(sentences, "__iter__"):
+            raise TypeError(
+                f"sentences is {sentences!r} ({type(sentences).__name__}); expected a string or a list of strings / "
+                "(instruction, text) pairs."
+            )
         items = [sentences] if single else list(sentences)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")

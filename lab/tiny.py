@@ -21,11 +21,10 @@ TINY_ARCHITECTURES: dict[str, dict[str, Any]] = {
     "qwen3": {},
     "gemma": {},
     "gemma2": {"sliding_window": 16},
-    "gemma3_text": {"sliding_window": 16, "sliding_window_pattern": 2},
+    "gemma3": {"model_type": "gemma3_text", "sliding_window": 16, "sliding_window_pattern": 2},
     "phi3": {},
     "olmo2": {},
 }
-TINY_ALIASES = {"gemma3": "gemma3_text"}
 
 TINY_SHAPE = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
@@ -62,24 +61,23 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def canonical_architecture(arch: str) -> str:
-    """``gemma3`` -> ``gemma3_text``; raises a ``ValueError`` listing the choices for an unknown one."""
-    arch = TINY_ALIASES.get(arch, arch)
+def check_architecture(arch: str) -> str:
+    """Return ``arch`` if a tiny model exists for it, else raise a ``ValueError`` listing the choices."""
     if arch not in TINY_ARCHITECTURES:
-        choices = ", ".join(sorted(set(TINY_ARCHITECTURES) | set(TINY_ALIASES)))
-        raise ValueError(f"Unknown tiny architecture {arch!r}; expected one of {choices}.")
+        raise ValueError(f"Unknown tiny architecture {arch!r}; expected one of {', '.join(TINY_ARCHITECTURES)}.")
     return arch
 
 
 def tiny_config(arch: str, attn_implementation: str = "sdpa", **overrides: Any):
     """The config of a tiny model of ``arch``."""
-    arch = canonical_architecture(arch)
+    extras = dict(TINY_ARCHITECTURES[check_architecture(arch)])
+    model_type = extras.pop("model_type", arch)
     tokenizer = tiny_tokenizer()
     kwargs = dict(TINY_SHAPE, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    kwargs.update(TINY_ARCHITECTURES[arch])
+    kwargs.update(extras)
     kwargs.update(overrides)
-    config = AutoConfig.for_model(arch, **kwargs)
+    config = AutoConfig.for_model(model_type, **kwargs)
     config._attn_implementation = attn_implementation
     return config
 

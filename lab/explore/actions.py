@@ -1,0 +1,174 @@
+"""What each button of the page does, as plain functions of an ``Engine`` (no Gradio here, so tests call them directly).
+
+Every function raises ``ValueError`` (``CorpusError`` included) with a message meant for the user; the app shows it.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from lab.explore.corpus import CorpusError, check_text, parse_corpus_text
+from lab.explore.engine import Engine
+from lab.explore.figures import MIN_POINTS, layerwise_figure, project, scatter_figure
+from lab.explore.search import Hit, hits
+from lab.explore.variants import Variant, unavailable_reason
+from lab.models import PACKAGED_MODELS, known_model_names
+from lab.pooling import POOLING_MODES
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[float, str], None]  # (fraction done, what is happening)
+MAX_K = 50
+
+
+def _no_progress(fraction: float, desc: str) -> None:
+    pass
+
+
+@dataclass
+class Selection:
+    """The variants a request runs on, and a note for each chosen one that cannot run."""
+
+    variants: list[Variant]
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def select(engine: Engine, labels: Sequence[str] | None) -> Selection:
+    """Resolve the page's chosen labels; unavailable ones get a note, and at least one must be usable."""
+    if not labels:
+        raise CorpusError("Pick at least one variant to compare.")
+    if isinstance(labels, str):
+        labels = [labels]
+    chosen = [engine.variant(label) for label in dict.fromkeys(labels)]
+    notes = {v.label: f"Unavailable: {reason}." for v in chosen if (reason := unavailable_reason(v))}
+    usable = [v for v in chosen if v.label not in notes]
+    if not usable:
+        raise CorpusError("None of the chosen variants can run: " + " ".join(f"{k}: {v}" for k, v in notes.items()))
+    return Selection(usable, notes)
+
+
+def embed_all(
+    engine: Engine, variants: Sequence[Variant], texts: Sequence[str], pooling: str | None, instruction: str = "",
+    progress: Progress = _no_progress, span: tuple[float, float] = (0.0, 1.0),
+) -> dict[str, np.ndarray]:
+    """Embeddings (n, d) of ``texts`` for every variant, reporting progress within ``span`` of the bar."""
+    out = {}
+    low, high = span
+    for position, variant in enumerate(variants):
+        def report(done: int, total: int, position: int = position, variant: Variant = variant) -> None:
+            fraction = (position + done / max(total, 1)) / len(variants)
+            progress(low + (high - low) * fraction, f"{variant.label}: embedding {done}/{total} new texts")
+
+        if not engine.is_loaded(variant):
+            progress(low + (high - low) * position / len(variants), f"Loading {variant.label} (first use only)")
+        out[variant.label] = engine.embed(variant, texts, instruction=instruction, pooling=pooling, progress=report)
+    return out
+
+
+def run_search(
+    engine: Engine, corpus_box: str, query: str, instruction: str, labels: Sequence[str], pooling: str | None,
+    k: int, progress: Progress = _no_progress,
+) -> tuple[dict[str, list[Hit]], dict[str, str]]:
+    """Top-``k`` corpus texts for the query, per variant -> (label -> hits, label -> note for unavailable ones)."""
+    query = check_text(query, "The query")
+    instruction = (instruction or "").strip()
+    if len(instruction) > 500:
+        raise CorpusError(f"The instruction has {len(instruction):,} characters; the limit is 500.")
+    if not isinstance(k, (int, float)) or not 1 <= int(k) <= MAX_K:
+        raise CorpusError(f"k must be a whole number from 1 to {MAX_K}; got {k!r}.")
+    corpus = parse_corpus_text(corpus_box)
+    selection = select(engine, labels)
+    corpus_vectors = embed_all(engine, selection.variants, corpus.texts, pooling, progress=progress, span=(0, 0.95))
+    query_vectors = embed_all(engine, selection.variants, [query], pooling, instruction, progress, span=(0.95, 1))
+    results = {
+        label: hits(query_vectors[label][0], corpus_vectors[label], corpus.texts, corpus.labels, int(k))
+        for label in corpus_vectors
+    }
+    return results, selection.notes
+
+
+def run_projection(
+    engine: Engine, corpus_box: str, labels: Sequence[str], pooling: str | None, method: str,
+    progress: Progress = _no_progress,
+) -> tuple[go.Figure, dict[str, str]]:
+    """A 2-D map of the corpus per variant -> (figure, label -> note for unavailable ones)."""
+    corpus = parse_corpus_text(corpus_box, min_texts=MIN_POINTS)
+    selection = select(engine, labels)
+    vectors = embed_all(engine, selection.variants, corpus.texts, pooling, progress=progress, span=(0, 0.7))
+    points = {}
+    for position, (label, matrix) in enumerate(vectors.items()):
+        progress(0.7 + 0.3 * position / len(vectors), f"{method} of {label}")
+        points[label] = project(matrix, method)
+    return scatter_figure(points, corpus.texts, corpus.labels, method), selection.notes
+
+
+def run_pair(
+    engine: Engine, first: str, second: str, labels: Sequence[str], pooling: str | None,
+    progress: Progress = _no_progress,
+) -> tuple[dict[str, float], go.Figure | None, dict[str, str]]:
+    """Cosine of two texts per variant and the per-layer causal-vs-bidirectional curve per set of decoder weights."""
+    first, second = check_text(first, "Sentence A"), check_text(second, "Sentence B")
+    selection = select(engine, labels)
+    vectors = embed_all(engine, selection.variants, [first, second], pooling, progress=progress, span=(0, 0.5))
+    cosines = {label: float(np.dot(m[0], m[1])) for label, m in vectors.items()}
+    notes = dict(selection.notes)
+    groups: dict[tuple, list[Variant]] = {}
+    for variant in selection.variants:
+        if not variant.encoder_only:
+            groups.setdefault(variant.weights_key, []).append(variant)
+    curves = {}
+    for position, group in enumerate(groups.values()):
+        name = " = ".join(v.label for v in group) if len(group) > 1 else group[0].label
+        progress(0.5 + 0.5 * position / len(groups), f"Per-layer analysis: {name}")
+        try:
+            curves[name] = engine.layerwise(group[0], [first, second])
+        except Exception as error:  # one custom model that cannot switch attention must not hide the others
+            logger.exception("Per-layer analysis failed for %s", name)
+            notes[name] = f"No per-layer curve: {type(error).__name__}: {error}"
+    return cosines, (layerwise_figure(curves) if curves else None), notes
+
+
+def custom_variant(name: str, bidirectional: bool, pooling: str) -> Variant:
+    """A variant for any model name or local folder typed in the page; ``ValueError`` for an unusable name."""
+    name = (name or "").strip()
+    if not name:
+        raise CorpusError("Type a model name or a local folder first, e.g. " + ", ".join(known_model_names()[:3]) + ".")
+    if pooling not in POOLING_MODES:
+        raise CorpusError(f"Unknown pooling {pooling!r}; expected one of {', '.join(POOLING_MODES)}.")
+    if not (name in PACKAGED_MODELS or name.startswith("tiny-") or Path(name).expanduser().is_dir()):
+        from lab.models import resolve_model_path
+
+        resolve_model_path(name)  # raises the readable "Unknown model ..." error when offline
+    mode = "bi" if bidirectional else "causal"
+    return Variant(f"{name} ({mode}, {pooling})", name, bidirectional=bidirectional, pooling=pooling,
+                   note="loaded from the page")
+
+
+def cosines_html(cosines: dict[str, float], notes: dict[str, str]) -> str:
+    """A small table: variant, cosine of the two texts, a bar."""
+    rows = "".join(
+        f'<tr><td>{html.escape(label)}</td><td class="lab-score">{value:.3f}'
+        f'<div class="lab-bar"><span style="width:{max(0.0, min(1.0, value)) * 100:.0f}%"></span></div></td></tr>'
+        for label, value in cosines.items()
+    )
+    extra = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in notes.items())
+    return f'<table class="lab-pair"><thead><tr><th>variant</th><th>cosine</th></tr></thead><tbody>{rows}{extra}</tbody></table>'
+
+
+def variants_markdown(engine: Engine) -> str:
+    """The variants table as Markdown: label, model, attention, pooling, adapters, status."""
+    lines = ["| variant | model | attention | pooling | adapters | status |", "|---|---|---|---|---|---|"]
+    for label, reason in engine.availability().items():
+        v = engine.variant(label)
+        status = f"unavailable: {reason}" if reason else ("loaded" if engine.is_loaded(v) else "loads on first use")
+        attention = "bidirectional" if v.bidirectional else "causal"
+        lines.append(f"| **{label}** | {v.model} | {attention} | {v.pooling} | {' + '.join(v.adapters) or '-'} "
+                     f"| {status} |")
+    return "\n".join(lines)

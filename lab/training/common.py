@@ -1,0 +1,396 @@
+"""Pieces every LoRA training run shares (MNTP now; SimCSE and supervised contrastive reuse them).
+
+The recipe, in order:
+
+1. ``load_causal_lm(config)``: the base ``AutoModelForCausalLM`` (earlier adapters merged in), made bidirectional with
+   ``lab.bidirectional.make_bidirectional``.
+2. ``build_lora_model(causal_lm, config)``: peft LoRA on the **bare decoder** (``causal_lm.model``), so the saved
+   adapter loads with ``LLM2Vec.from_pretrained(base, adapters=[out_dir])``. Everything else, the LM head included, is
+   frozen. Target modules come from the ``LORA_TARGETS`` table, keyed by ``config.model_type``.
+3. ``run_training(...)``: the Hugging Face ``Trainer`` (so ``torchrun`` / ``accelerate launch`` work unchanged) with a
+   task-specific ``loss_fn(decoder, batch) -> (loss, n_correct, n_counted)``: checkpoints, resume (``resume="auto"``
+   picks the latest checkpoint), a progress bar, evaluation on a held-out split, ``metrics.jsonl`` (every log line),
+   and at the end the adapter, ``run_config.json`` (the config used) and ``metrics.json`` in ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from transformers import Trainer, TrainerCallback, TrainingArguments
+
+from lab.training.config import TrainingConfig, config_to_dict
+
+logger = logging.getLogger(__name__)
+
+RUN_CONFIG_NAME = "run_config.json"
+METRICS_LOG_NAME = "metrics.jsonl"  # one JSON object per log / eval event, in step order
+METRICS_NAME = "metrics.json"  # the final summary
+
+# LoRA targets per architecture (transformers ``model_type``). The paper adapts every attention and MLP projection.
+_LLAMA_LIKE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+LORA_TARGETS: dict[str, list[str]] = {
+    "llama": _LLAMA_LIKE,
+    "mistral": _LLAMA_LIKE,
+    "qwen2": _LLAMA_LIKE,
+    "qwen3": _LLAMA_LIKE,
+    "gemma": _LLAMA_LIKE,
+    "gemma2": _LLAMA_LIKE,
+    "gemma3_text": _LLAMA_LIKE,
+    "olmo2": _LLAMA_LIKE,
+    "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],  # fused projections
+}
+
+LossFn = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+# ---------------------------------------------------------------------------------------------- model
+
+
+def lora_target_modules(model_type: str, requested: Sequence[str] = ()) -> list[str]:
+    """The projections to adapt: ``requested`` if given, else the table's entry for ``model_type``."""
+    if requested:
+        return list(requested)
+    if model_type not in LORA_TARGETS:
+        raise ValueError(
+            f"No default LoRA targets for model_type {model_type!r} (known: {', '.join(sorted(LORA_TARGETS))}); "
+            "pass lora_target_modules explicitly."
+        )
+    return list(LORA_TARGETS[model_type])
+
+
+def default_precision(config: TrainingConfig) -> tuple[bool, bool]:
+    """(bf16, gradient_checkpointing): the config's values, or on for CUDA and off for a CPU when left as None."""
+    cuda = torch.cuda.is_available()
+    bf16 = cuda and torch.cuda.is_bf16_supported() if config.bf16 is None else config.bf16
+    checkpointing = cuda if config.gradient_checkpointing is None else config.gradient_checkpointing
+    return bool(bf16), bool(checkpointing)
+
+
+def load_causal_lm(config: TrainingConfig) -> tuple[nn.Module, Any]:
+    """The base causal LM in fp32 (bf16 comes from autocast), earlier adapters merged, made bidirectional."""
+    from lab.adapters import apply_adapters
+    from lab.bidirectional import make_bidirectional
+    from lab.tiny import tiny_model, tiny_tokenizer
+
+    name = config.model
+    arch = name[len("tiny-"):] if name.startswith("tiny-") else None
+    if arch is not None:  # lab.tiny raises a ValueError listing the tiny architectures for an unknown one
+        attn = "eager" if arch == "gemma2" else config.attn_implementation
+        causal_lm = tiny_model(arch, causal_lm=True, attn_implementation=attn, seed=config.seed)
+        tokenizer = copy.deepcopy(tiny_tokenizer())  # a private copy: adding <mask> must not touch the cached one
+    else:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from lab.models import resolve_model_path
+
+        path = resolve_model_path(name)
+        causal_lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
+                                                         attn_implementation=config.attn_implementation)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token_id is None:  # Llama-style tokenizers ship without one; padding is masked anyway
+        tokenizer.pad_token = tokenizer.eos_token
+    if config.adapters:
+        causal_lm.model = apply_adapters(causal_lm.model, list(config.adapters), base_name=name)
+    make_bidirectional(causal_lm)
+    causal_lm.train()
+    return causal_lm, tokenizer
+
+
+def build_lora_model(causal_lm: nn.Module, config: TrainingConfig, trainable_token_ids: Sequence[int] = ()):
+    """Wrap the bare decoder ``causal_lm.model`` in peft LoRA; freeze everything else (LM head included).
+
+    ``trainable_token_ids``: embedding rows trained and saved with the adapter (a new ``<mask>`` token).
+    Returns the ``PeftModel`` decoder; ``causal_lm.model`` is replaced by it so ``causal_lm`` still works end to end.
+    """
+    from peft import LoraConfig, get_peft_model
+
+    decoder = causal_lm.model
+    targets = lora_target_modules(decoder.config.model_type, config.lora_target_modules)
+    lora = LoraConfig(
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, target_modules=targets,
+        bias="none", trainable_token_indices={"embed_tokens": list(trainable_token_ids)} if trainable_token_ids
+        else None,
+    )
+    for parameter in causal_lm.parameters():
+        parameter.requires_grad_(False)
+    torch.manual_seed(config.seed)  # LoRA's A matrices are random: same seed, same start
+    peft_decoder = get_peft_model(decoder, lora)
+    peft_decoder.peft_config["default"].base_model_name_or_path = config.model
+    causal_lm.model = peft_decoder
+    trainable, total = count_parameters(peft_decoder)
+    logger.info("LoRA on %s: %s trainable of %s parameters (%.2f%%)", ", ".join(targets), f"{trainable:,}",
+                f"{total:,}", 100 * trainable / total)
+    return peft_decoder
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+class SequenceDataset(Dataset):
+    """Token-id sequences as ``{"input_ids": array, "index": i}`` items (the index lets collators seed per batch)."""
+
+    def __init__(self, sequences: Sequence[np.ndarray]) -> None:
+        self.sequences = list(sequences)
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        return {"input_ids": self.sequences[index], "index": index}
+
+
+def load_sequences(config: TrainingConfig, tokenizer) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Documents from ``config.dataset``, split by document, tokenised once (cached), chunked -> (train, eval)."""
+    from lab.data.corpus import load_documents, split_documents, tokenize_documents
+
+    documents = load_documents(config.dataset, config.max_documents)
+    train_docs, eval_docs = split_documents(documents, config.eval_fraction, config.seed)
+    train = tokenize_documents(train_docs, tokenizer, config.max_seq_length)
+    evaluation = tokenize_documents(eval_docs, tokenizer, config.max_seq_length) if eval_docs else []
+    if config.max_eval_sequences and len(evaluation) > config.max_eval_sequences:
+        pick = np.random.default_rng(config.seed).choice(len(evaluation), config.max_eval_sequences, replace=False)
+        evaluation = [evaluation[i] for i in sorted(pick)]
+    logger.info("Data %s: %d train sequences (%s tokens), %d held-out sequences, max %d tokens each",
+                config.dataset, len(train), f"{sum(len(s) for s in train):,}", len(evaluation), config.max_seq_length)
+    return train, evaluation
+
+
+# ---------------------------------------------------------------------------------------------- trainer
+
+
+class MetricsFileCallback(TrainerCallback):
+    """Appends every log event (loss, accuracy, eval metrics) to ``output_dir/metrics.jsonl``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs) -> None:
+        if state.is_world_process_zero and logs:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+class LabTrainer(Trainer):
+    """``Trainer`` driven by a ``loss_fn(model, batch) -> (loss, n_correct, n_counted)``.
+
+    Logs ``accuracy`` (n_correct / n_counted since the last log) beside the loss, and evaluates with its own loop so
+    held-out loss and accuracy are weighted by counted tokens, with a fixed-seed eval collator (same masks every time).
+    ``extra_modules`` (e.g. a frozen LM head outside the peft model) are moved to the training device.
+    """
+
+    def __init__(self, *args, loss_fn: LossFn, eval_collator: Callable | None = None,
+                 extra_modules: dict[str, nn.Module] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.loss_fn = loss_fn
+        self.eval_collator = eval_collator or self.data_collator
+        self.model_accepts_loss_kwargs = False  # our loss is a per-micro-batch mean: let Trainer divide by GA steps
+        for module in (extra_modules or {}).values():
+            module.to(self.args.device)
+        self._correct = 0
+        self._counted = 0
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, correct, counted = self.loss_fn(model, inputs)
+        self._correct += int(correct)
+        self._counted += int(counted)
+        return (loss, None) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._counted:
+            logs["accuracy"] = self._correct / self._counted
+            logs["counted_tokens"] = self._counted
+            self._correct = self._counted = 0
+        super().log(logs, start_time)
+
+    @torch.no_grad()
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Held-out loss and accuracy, weighted by counted (masked) tokens."""
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if dataset is None or len(dataset) == 0:
+            return {}
+        generator = getattr(self.eval_collator, "generator", None)
+        if generator is not None:
+            generator.manual_seed(self.args.seed)  # identical masks at every evaluation
+        loader = DataLoader(dataset, batch_size=self.args.per_device_eval_batch_size, collate_fn=self.eval_collator)
+        model = self.model
+        was_training = model.training
+        model.eval()
+        total_loss, correct, counted, start = 0.0, 0, 0, time.time()
+        try:
+            for batch in loader:
+                batch = {k: v.to(self.args.device) for k, v in batch.items()}
+                with self.compute_loss_context_manager():
+                    loss, n_correct, n = self.loss_fn(model, batch)
+                total_loss += float(loss) * int(n)
+                correct += int(n_correct)
+                counted += int(n)
+        finally:
+            model.train(was_training)
+        metrics = {
+            f"{metric_key_prefix}_loss": total_loss / max(counted, 1),
+            f"{metric_key_prefix}_accuracy": correct / max(counted, 1),
+            f"{metric_key_prefix}_counted_tokens": counted,
+            f"{metric_key_prefix}_runtime": time.time() - start,
+        }
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics
+
+
+def training_arguments(config: TrainingConfig, has_eval: bool) -> TrainingArguments:
+    """``TrainingArguments`` from a run config (bf16 / gradient checkpointing default on for CUDA)."""
+    bf16, checkpointing = default_precision(config)
+    eval_every = config.eval_steps if has_eval and config.eval_steps else None
+    return TrainingArguments(
+        output_dir=config.output_dir,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.per_device_train_batch_size,
+        per_device_eval_batch_size=config.per_device_eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_steps,
+        lr_scheduler_type=config.lr_scheduler_type,
+        max_grad_norm=config.max_grad_norm,
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=config.logging_steps,
+        eval_strategy="steps" if eval_every else "no",
+        eval_steps=eval_every,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=config.save_total_limit,
+        bf16=bf16,
+        gradient_checkpointing=checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
+        dataloader_num_workers=config.dataloader_num_workers,
+        remove_unused_columns=False,  # the collator builds exactly the model's inputs
+        report_to=config.report_to,
+        disable_tqdm=config.disable_tqdm,
+        # "sequential" keeps a trainer's pre-arranged order (supervised: every global batch from one source)
+        train_sampling_strategy=getattr(config, "train_sampling_strategy", "random"),
+        include_num_input_tokens_seen="non_padding",  # gives train_tokens_per_second
+        use_cpu=not torch.cuda.is_available(),
+    )
+
+
+def resolve_resume(config: TrainingConfig) -> str | None:
+    """The checkpoint to resume from: ``resume`` as a folder, the latest in ``output_dir`` for ``auto``, or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if config.resume == "never":
+        return None
+    if config.resume != "auto":
+        return config.resume
+    if not Path(config.output_dir).is_dir():
+        return None
+    return get_last_checkpoint(config.output_dir)
+
+
+def _truncate_metrics_log(path: Path, step: int) -> None:
+    """Drop log lines written after ``step`` (by a run killed after its last checkpoint) before resuming."""
+    if not path.is_file():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= step]
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def read_metrics_log(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every event of ``metrics.jsonl`` (train logs have ``loss``; evaluations have ``eval_loss``)."""
+    path = Path(output_dir) / METRICS_LOG_NAME
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def save_run(output_dir: str | os.PathLike, decoder: nn.Module, tokenizer, config: TrainingConfig,
+             metrics: dict[str, Any]) -> None:
+    """Write the LoRA adapter (bare-decoder keys), the tokenizer, ``run_config.json`` and ``metrics.json``."""
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    decoder.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / RUN_CONFIG_NAME).write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
+    (out / METRICS_NAME).write_text(json.dumps(metrics, indent=2) + "\n")
+
+
+def run_training(
+    config: TrainingConfig,
+    decoder: nn.Module,
+    tokenizer,
+    train_sequences: Sequence[np.ndarray],
+    eval_sequences: Sequence[np.ndarray],
+    collator: Callable,
+    loss_fn: LossFn,
+    eval_collator: Callable | None = None,
+    extra_modules: dict[str, nn.Module] | None = None,
+) -> dict[str, Any]:
+    """Train ``decoder`` (a peft model) with ``loss_fn``; resume, evaluate, save; returns the final metrics.
+
+    Args:
+        config: the run config (saved as ``run_config.json``).
+        decoder: the peft LoRA model the Trainer optimises (only its trainable parameters change).
+        tokenizer: saved with the adapter (it may have gained a ``<mask>`` token).
+        train_sequences / eval_sequences: token-id arrays fed to the collators.
+        collator: batch builder for training; ``eval_collator`` for evaluation (default: the same).
+        loss_fn: ``(model, batch) -> (loss, n_correct, n_counted)``.
+        extra_modules: frozen modules ``loss_fn`` uses outside ``decoder`` (moved to the device).
+    """
+    out = Path(config.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RUN_CONFIG_NAME).write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
+    eval_dataset = SequenceDataset(eval_sequences) if eval_sequences else None
+    trainer = LabTrainer(
+        model=decoder, args=training_arguments(config, eval_dataset is not None),
+        train_dataset=SequenceDataset(train_sequences), eval_dataset=eval_dataset, data_collator=collator,
+        processing_class=tokenizer, callbacks=[MetricsFileCallback(out / METRICS_LOG_NAME)],
+        loss_fn=loss_fn, eval_collator=eval_collator, extra_modules=extra_modules,
+    )
+    checkpoint = resolve_resume(config)
+    metrics_log = out / METRICS_LOG_NAME
+    initial: dict[str, float] = {}
+    if checkpoint:
+        step = json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"]
+        logger.info("Resuming from %s (step %d)", checkpoint, step)
+        _truncate_metrics_log(metrics_log, step)
+    else:
+        metrics_log.unlink(missing_ok=True)
+        if eval_dataset is not None:
+            initial = trainer.evaluate(metric_key_prefix="initial_eval")
+    result = trainer.train(resume_from_checkpoint=checkpoint)
+    final_eval = trainer.evaluate() if eval_dataset is not None else {}
+    train_logs = [e for e in read_metrics_log(out) if "loss" in e]
+    trainable, total = count_parameters(decoder)
+    metrics = {
+        "global_step": trainer.state.global_step,
+        "final_train_loss": train_logs[-1]["loss"] if train_logs else math.nan,
+        "final_train_accuracy": train_logs[-1].get("accuracy", math.nan) if train_logs else math.nan,
+        **{k: v for k, v in initial.items() if k.endswith(("_loss", "_accuracy"))},
+        **{k: v for k, v in final_eval.items() if k.endswith(("_loss", "_accuracy", "_counted_tokens"))},
+        "train_runtime_s": result.metrics.get("train_runtime"),
+        "train_tokens_per_second": result.metrics.get("train_tokens_per_second"),
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "resumed_from": checkpoint,
+    }
+    if trainer.is_world_process_zero():
+        save_run(out, decoder, tokenizer, config, metrics)
+    logger.info("Saved the adapter, %s and %s to %s", RUN_CONFIG_NAME, METRICS_NAME, out)
+    return metrics

@@ -1,0 +1,224 @@
+"""MNTP, masked next token prediction (LLM2Vec step 2): the collator, the loss, and the training entry point.
+
+MNTP is masked language modelling adapted to a decoder. Some tokens are masked (BERT-style 80/10/10, or all replaced
+by the mask token); the model, now attending in both directions, must recover them. A decoder was pre-trained to
+predict token i from its output at position i-1, so MNTP keeps that head and that alignment: **the label of masked
+token i is read from the output at position i-1** (``THE SHIFT`` below). Only masked positions count in the loss.
+
+Because of the shift, position 0 has no previous output and can never be a target; special tokens (BOS, EOS, padding)
+are never masked either.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lab.training.config import MNTPConfig
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100  # label of positions that carry no loss (PyTorch's cross_entropy default ignore_index)
+BERT_MASK_SHARE = 0.8  # of the selected tokens: 80% -> mask token, 10% -> a random token, 10% kept as they are
+BERT_RANDOM_SHARE = 0.1
+
+
+# ---------------------------------------------------------------------------------------------- mask token
+
+
+def resolve_mask_token(tokenizer, choice: str) -> int:
+    """The id of the mask token: ``_`` (the tokenizer's id for "_"), ``eos``, or ``<mask>`` (added if missing).
+
+    Adding ``<mask>`` grows the tokenizer; the caller must then resize the model's embeddings and train that row.
+    """
+    if choice == "eos":
+        if tokenizer.eos_token_id is None:
+            raise ValueError("mask_token 'eos' needs a tokenizer with an EOS token; this one has none.")
+        return int(tokenizer.eos_token_id)
+    if choice == "_":
+        ids = tokenizer.convert_tokens_to_ids(["_"])
+        if ids[0] is None or ids[0] == tokenizer.unk_token_id:
+            ids = tokenizer("_", add_special_tokens=False)["input_ids"]
+        if len(ids) != 1 or ids[0] is None or ids[0] == tokenizer.unk_token_id:
+            raise ValueError(f"The tokenizer has no single token for '_' (got {ids}); use mask_token 'eos' or '<mask>'.")
+        return int(ids[0])
+    if choice == "<mask>":
+        if tokenizer.mask_token is None:
+            tokenizer.add_special_tokens({"mask_token": "<mask>"})
+        return int(tokenizer.mask_token_id)
+    raise ValueError(f"Unknown mask_token {choice!r}; expected '_', 'eos' or '<mask>'.")
+
+
+# ---------------------------------------------------------------------------------------------- collator
+
+
+@dataclass
+class MNTPCollator:
+    """Pads sequences and masks tokens for MNTP; returns input_ids, attention_mask, position_ids and labels (B, T).
+
+    ``labels`` hold the original id at masked positions and ``IGNORE_INDEX`` everywhere else, aligned with the
+    inputs (no shift here: the shift happens in the loss).
+
+    Randomness: an explicit ``generator`` if given; else, when features carry their dataset ``index``, a generator
+    seeded from ``seed`` and the batch's indices, so a batch's masks never depend on RNG state (a resumed run masks
+    exactly as an uninterrupted one: the Trainer collates the first resumed batch *before* restoring its RNG state);
+    else the global torch RNG.
+    """
+
+    mask_token_id: int
+    pad_token_id: int
+    vocab_size: int
+    special_ids: Sequence[int]
+    mask_probability: float = 0.2
+    masking: str = "bert"
+    generator: torch.Generator | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.masking not in ("bert", "replace_all"):
+            raise ValueError(f"Unknown masking {self.masking!r}; expected 'bert' or 'replace_all'.")
+        if not 0.0 < self.mask_probability <= 1.0:
+            raise ValueError(f"mask_probability must be in (0, 1]; got {self.mask_probability!r}.")
+        self._special = torch.tensor(sorted(set(int(i) for i in self.special_ids)), dtype=torch.long)
+
+    def pad(self, features: Sequence[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-pad ``input_ids`` -> (ids, attention_mask), both (B, T)."""
+        lengths = [len(f["input_ids"]) for f in features]
+        ids = torch.full((len(features), max(lengths)), self.pad_token_id, dtype=torch.long)  # (B, T)
+        attention_mask = torch.zeros_like(ids)  # (B, T)
+        for row, (f, n) in enumerate(zip(features, lengths)):
+            ids[row, :n] = torch.as_tensor(np.asarray(f["input_ids"]), dtype=torch.long)
+            attention_mask[row, :n] = 1
+        return ids, attention_mask
+
+    def maskable(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) bool: real, non-special tokens that have a previous position (position 0 is never a target)."""
+        allowed = attention_mask.bool() & ~torch.isin(ids, self._special)  # (B, T)
+        allowed[:, 0] = False  # THE SHIFT needs the output at i-1: the first token has none
+        return allowed
+
+    def batch_generator(self, features: Sequence[dict]) -> torch.Generator | None:
+        """The RNG for one batch: the explicit one, one seeded by the batch's dataset indices, or None (global)."""
+        if self.generator is not None:
+            return self.generator
+        if features and all("index" in f for f in features):
+            entropy = [self.seed, *(int(f["index"]) for f in features)]
+            return torch.Generator().manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
+        return None
+
+    def mask(self, ids: torch.Tensor, attention_mask: torch.Tensor, generator: torch.Generator | None = None
+             ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Select targets with ``mask_probability`` and corrupt them -> (masked input_ids, labels), both (B, T)."""
+        generator = generator if generator is not None else self.generator
+        draw = torch.rand(ids.shape, generator=generator)  # (B, T) one uniform per position
+        selected = (draw < self.mask_probability) & self.maskable(ids, attention_mask)  # (B, T)
+        labels = torch.where(selected, ids, torch.full_like(ids, IGNORE_INDEX))  # (B, T)
+        inputs = ids.clone()
+        if self.masking == "replace_all":
+            inputs[selected] = self.mask_token_id
+            return inputs, labels
+        fate = torch.rand(ids.shape, generator=generator)  # (B, T) picks mask / random / keep
+        to_mask = selected & (fate < BERT_MASK_SHARE)
+        to_random = selected & (fate >= BERT_MASK_SHARE) & (fate < BERT_MASK_SHARE + BERT_RANDOM_SHARE)
+        random_ids = torch.randint(self.vocab_size, ids.shape, generator=generator)  # (B, T)
+        inputs[to_mask] = self.mask_token_id
+        inputs[to_random] = random_ids[to_random]
+        return inputs, labels  # the remaining 10% of targets keep their own token
+
+    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+        ids, attention_mask = self.pad(features)
+        inputs, labels = self.mask(ids, attention_mask, self.batch_generator(features))
+        position_ids = torch.arange(ids.shape[1]).expand_as(ids).contiguous()  # (B, T) right padding: 0..T-1
+        return {"input_ids": inputs, "attention_mask": attention_mask, "position_ids": position_ids, "labels": labels}
+
+
+def build_collator(tokenizer, config: MNTPConfig, mask_token_id: int, vocab_size: int,
+                   generator: torch.Generator | None = None) -> MNTPCollator:
+    """An ``MNTPCollator`` whose never-masked set is the tokenizer's special tokens (BOS, EOS, PAD, ...)."""
+    special = set(tokenizer.all_special_ids) | {mask_token_id}
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return MNTPCollator(mask_token_id=mask_token_id, pad_token_id=int(pad), vocab_size=vocab_size,
+                        special_ids=sorted(special), mask_probability=config.mask_probability,
+                        masking=config.masking, generator=generator, seed=config.seed)
+
+
+# ---------------------------------------------------------------------------------------------- loss
+
+
+def shift_for_mntp(outputs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pair the output at position i-1 with the label of token i: (B, T, ...) , (B, T) -> (B, T-1, ...), (B, T-1)."""
+    # THE SHIFT: the label of (masked) token i is predicted from the output at position i-1, exactly as the decoder
+    # was pre-trained to predict its next token; only now position i-1 also sees the tokens after i.
+    return outputs[:, :-1], labels[:, 1:]
+
+
+def mntp_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean cross-entropy over masked tokens from full logits (B, T, V) -> (loss, n_correct, n_masked).
+
+    Positions whose label is ``IGNORE_INDEX`` carry no loss. With no masked token the loss is 0 (with a gradient).
+    """
+    logits, labels = shift_for_mntp(logits, labels)  # (B, T-1, V), (B, T-1)
+    return masked_token_loss(logits[labels != IGNORE_INDEX], labels[labels != IGNORE_INDEX])
+
+
+def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Cross-entropy of (N, V) logits against (N,) targets -> (mean loss, n_correct, N); fp32 for stability."""
+    if targets.numel() == 0:
+        zero = logits.sum() * 0.0
+        return zero, torch.zeros((), dtype=torch.long), torch.zeros((), dtype=torch.long)
+    logits = logits.float()  # (N, V)
+    loss = F.cross_entropy(logits, targets)
+    correct = (logits.argmax(dim=-1) == targets).sum()
+    return loss, correct.detach(), torch.tensor(targets.numel())
+
+
+def mntp_forward(decoder: nn.Module, lm_head: nn.Module, batch: dict[str, torch.Tensor]
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bidirectional decoder -> the LM head applied only where a masked token is predicted -> (loss, correct, n).
+
+    Equal to ``mntp_loss`` on full logits, but the (vocabulary-sized) head runs on ~20% of positions only.
+    """
+    hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                     position_ids=batch.get("position_ids"), use_cache=False).last_hidden_state  # (B, T, C)
+    hidden, labels = shift_for_mntp(hidden, batch["labels"])  # (B, T-1, C), (B, T-1)
+    targeted = labels != IGNORE_INDEX  # (B, T-1)
+    logits = lm_head(hidden[targeted])  # (N, V)
+    return masked_token_loss(logits, labels[targeted])
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+def train_mntp(config: MNTPConfig) -> dict[str, float]:
+    """Train a LoRA adapter with MNTP as ``config`` says; returns the final metrics (also in ``metrics.json``)."""
+    from lab.training.common import (
+        build_lora_model,
+        load_causal_lm,
+        load_sequences,
+        run_training,
+    )
+
+    causal_lm, tokenizer = load_causal_lm(config)
+    mask_id = resolve_mask_token(tokenizer, config.mask_token)
+    new_token = mask_id >= causal_lm.get_input_embeddings().num_embeddings
+    if new_token:
+        causal_lm.resize_token_embeddings(len(tokenizer))
+        logger.info("Added %s (id %d); its embedding row is trained and saved with the adapter.",
+                    tokenizer.mask_token, mask_id)
+    trainable_tokens = [mask_id] if config.mask_token == "<mask>" else []
+    decoder = build_lora_model(causal_lm, config, trainable_token_ids=trainable_tokens)
+    train_seqs, eval_seqs = load_sequences(config, tokenizer)
+    vocab = causal_lm.get_output_embeddings().weight.shape[0]
+    collator = build_collator(tokenizer, config, mask_id, vocab_size=min(vocab, len(tokenizer)))  # index-seeded
+    return run_training(
+        config, decoder=decoder, tokenizer=tokenizer, train_sequences=train_seqs, eval_sequences=eval_seqs,
+        collator=collator,
+        loss_fn=lambda model, batch: mntp_forward(model, causal_lm.lm_head, batch),
+        extra_modules={"lm_head": causal_lm.lm_head},
+    )

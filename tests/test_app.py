@@ -1,0 +1,453 @@
+"""The app: its pure helpers (lab.explore) directly, then every endpoint through gradio_client on a launched page.
+
+Tiny random decoders and the real MiniLM keep this fast; one slow test runs the real SmolLM2 ladder end to end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from lab.encoder import LLM2Vec
+from lab.explore import actions
+from lab.explore.corpus import MAX_CHARS, MAX_TEXTS, Corpus, CorpusError, parse_corpus_text, read_upload
+from lab.explore.engine import Engine
+from lab.explore.examples import EXAMPLE_SETS, conll_sentences, load_example, stsb_sentences
+from lab.explore.figures import project, scatter_figure
+from lab.explore.search import results_html, top_k
+from lab.explore.variants import Variant, default_variants, tiny_variants, unavailable_reason
+
+CORPUS = [
+    "A man is playing a guitar.",
+    "A woman is slicing an onion.",
+    "The stock market fell sharply on Monday.",
+    "Two dogs are running through the snow.",
+    "A man plays an acoustic guitar on stage.",
+    "Interest rates rose by half a point.",
+]
+CORPUS_BOX = "\n".join(CORPUS)
+
+
+def free_port() -> int:
+    """A free loopback port (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_tiny(engine: Engine):
+    """Launch the page on the tiny variants in this process (returns at once) -> (blocks, url)."""
+    import app
+
+    blocks = app.build_app(engine=engine)
+    return blocks, app.launch(blocks, port=free_port(), block=False)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(tiny_variants(), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def server(engine: Engine):
+    blocks, url = launch_tiny(engine)
+    yield url
+    blocks.close()
+
+
+@pytest.fixture(scope="module")
+def client(server: str):
+    from gradio_client import Client
+
+    return Client(server, verbose=False)
+
+
+def direct(model: str, texts, bidirectional: bool = True, pooling: str = "mean", max_length: int = 512) -> np.ndarray:
+    """Embeddings computed without the app: a fresh LLM2Vec, unit length."""
+    encoder = LLM2Vec.from_pretrained(model, bidirectional=bidirectional, pooling=pooling, max_length=max_length,
+                                      device="cpu")
+    return encoder.encode(list(texts), normalize_embeddings=True)
+
+
+# ---------------------------------------------------------------------------------------------- corpus parsing
+def test_corpus_text_lines_labels_and_blank_lines():
+    corpus = parse_corpus_text("  first text \n\n second   text\n")
+    assert corpus.texts == ["first text", "second text"] and corpus.labels is None
+    labelled = parse_corpus_text("sport\tThe match ended 2-1.\nmarkets\tShares fell.")
+    assert labelled.texts == ["The match ended 2-1.", "Shares fell."] and labelled.labels == ["sport", "markets"]
+    mixed = parse_corpus_text("sport\tThe match ended 2-1.\nNo label here.")
+    assert mixed.labels is None and mixed.texts[0] == "sport The match ended 2-1."
+    assert parse_corpus_text(labelled.to_text()) == labelled  # the text box round-trips
+
+
+@pytest.mark.parametrize(
+    ("box", "message"),
+    [
+        ("", "The corpus is empty"),
+        ("\n  \n", "The corpus is empty"),
+        ("\n".join(f"text {i}" for i in range(MAX_TEXTS + 1)), f"the limit is {MAX_TEXTS:,}"),
+        ("ok\n" + "x" * (MAX_CHARS + 1), f"Text 2 has {MAX_CHARS + 1:,} characters; the limit is {MAX_CHARS:,}"),
+    ],
+)
+def test_corpus_caps_and_empty_input_name_the_limit(box, message):
+    with pytest.raises(CorpusError, match=message):
+        parse_corpus_text(box)
+
+
+def test_uploads_txt_csv_tsv_jsonl(tmp_path):
+    (tmp_path / "a.txt").write_text("one\n\ntwo\n")
+    assert read_upload(tmp_path / "a.txt").texts == ["one", "two"]
+    (tmp_path / "b.csv").write_text('id,Text,Label\n1,"Hello, world",greeting\n2,Shares fell,markets\n')
+    csv_corpus = read_upload(tmp_path / "b.csv")
+    assert csv_corpus.texts == ["Hello, world", "Shares fell"] and csv_corpus.labels == ["greeting", "markets"]
+    (tmp_path / "c.csv").write_text("sentence\ttopic\nA cat.\tanimals\nA dog.\tanimals\n")
+    assert read_upload(tmp_path / "c.csv").labels == ["animals", "animals"]
+    rows = [{"text": "A cat.", "label": "animals"}, {"text": "Rates rose.", "label": "markets"}]
+    (tmp_path / "d.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    jsonl = read_upload(tmp_path / "d.jsonl")
+    assert jsonl.texts == ["A cat.", "Rates rose."] and jsonl.labels == ["animals", "markets"]
+    (tmp_path / "e.jsonl").write_text('{"text": "only text"}\n{"text": "more"}\n')
+    assert read_upload(tmp_path / "e.jsonl").labels is None
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("bad.jsonl", '{"text": "fine"}\n{"text": broken\n', "line 2 is not valid JSON"),
+        ("list.jsonl", "[1, 2]\n", "line 1 is a list"),
+        ("cols.csv", "a,b\n1,2\n", "no text column"),
+        ("empty.txt", "\n\n", "holds no texts"),
+        ("doc.pdf", "%PDF", "unsupported file type '.pdf'"),
+        ("long.txt", "y" * (MAX_CHARS + 5), f"the limit is {MAX_CHARS:,}"),
+    ],
+)
+def test_malformed_uploads_give_readable_errors(tmp_path, name, content, message):
+    (tmp_path / name).write_text(content)
+    with pytest.raises(CorpusError, match=message):
+        read_upload(tmp_path / name)
+
+
+def test_non_utf8_upload(tmp_path):
+    (tmp_path / "latin.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(CorpusError, match="not UTF-8"):
+        read_upload(tmp_path / "latin.txt")
+
+
+# ---------------------------------------------------------------------------------------------- example sets
+def test_stsb_and_conll_examples_are_real_labelled_and_balanced():
+    stsb = stsb_sentences()
+    assert len(stsb) > 2000 and set(stsb.labels) == {"captions", "news", "forums"}
+    assert "A man with a hard hat is dancing." in stsb.texts
+    conll = conll_sentences()
+    topics = Counter(conll.labels)
+    assert {"news", "soccer", "baseball"} <= set(topics) and min(topics.values()) >= 30
+    assert not any(t.isupper() for t in conll.texts) and all(t.endswith(".") for t in conll.texts)  # no headlines
+    assert not any(" 's " in t or " ." == t[-2:] for t in conll.texts)  # detokenised
+    sample = load_example(next(iter(EXAMPLE_SETS)), 60)
+    assert len(sample) == 60 and Counter(sample.labels) == {"captions": 20, "news": 20, "forums": 20}
+    assert load_example(next(iter(EXAMPLE_SETS)), 60).texts == sample.texts  # seeded
+    with pytest.raises(CorpusError, match="Unknown example set"):
+        load_example("IMDB", 10)
+
+
+# ---------------------------------------------------------------------------------------------- variants and engine
+def test_default_variants_follow_the_shipped_adapters():
+    from lab.adapters import shipped_adapters
+
+    table = {v.label: v for v in default_variants()}
+    assert list(table) == ["Uni (causal, weighted mean)", "Bi (no training)", "Bi+MNTP", "LLM2Vec (Bi+MNTP+SimCSE)",
+                           "MiniLM"]
+    uni = table["Uni (causal, weighted mean)"]
+    assert (uni.bidirectional, uni.pooling) == (False, "weighted_mean")
+    assert table["LLM2Vec (Bi+MNTP+SimCSE)"].adapters == ("mntp", "mntp-simcse")
+    shipped = shipped_adapters("smollm2-135m")
+    for variant in table.values():
+        expected_ok = all(a in shipped for a in variant.adapters)
+        assert (unavailable_reason(variant) is None) == expected_ok, variant.label
+
+
+def test_engine_embeddings_match_a_fresh_encoder_and_are_cached(engine):
+    bi, uni = engine.variant("Tiny Bi"), engine.variant("Tiny Uni")
+    calls = []
+    first = engine.embed(bi, CORPUS, progress=lambda done, total: calls.append((done, total)))
+    np.testing.assert_allclose(first, direct("tiny-llama", CORPUS), atol=1e-5)
+    assert calls and calls[-1] == (len(CORPUS), len(CORPUS))
+    again = engine.embed(bi, CORPUS[::-1] + CORPUS[:1], progress=lambda *a: calls.append("again"))
+    assert "again" not in calls  # nothing recomputed
+    np.testing.assert_array_equal(again[: len(CORPUS)], first[::-1])
+    causal = engine.embed(uni, CORPUS)
+    np.testing.assert_allclose(causal, direct("tiny-llama", CORPUS, bidirectional=False, pooling="weighted_mean"),
+                               atol=1e-5)
+    assert not np.allclose(causal, first, atol=1e-3)  # Uni and Bi are different models
+    assert engine.embed(bi, []).shape == (0, 64)
+
+
+def test_engine_pooling_override_and_instruction(engine):
+    bi, minilm = engine.variant("Tiny Bi"), engine.variant("MiniLM")
+    last = engine.embed(bi, CORPUS[:3], pooling="last_token")
+    np.testing.assert_allclose(last, direct("tiny-llama", CORPUS[:3], pooling="last_token"), atol=1e-5)
+    np.testing.assert_array_equal(engine.embed(minilm, CORPUS[:2], pooling="last_token"),
+                                  engine.embed(minilm, CORPUS[:2]))  # MiniLM keeps its trained mean pooling
+    instructed = engine.embed(bi, CORPUS[:2], instruction="Find a sentence about music")
+    model = LLM2Vec.from_pretrained("tiny-llama", device="cpu")
+    expected = model.encode([("Find a sentence about music", t) for t in CORPUS[:2]], normalize_embeddings=True)
+    np.testing.assert_allclose(instructed, expected, atol=1e-5)
+    assert not np.allclose(instructed, engine.embed(bi, CORPUS[:2]), atol=1e-4)
+
+
+def test_minilm_variant_equals_sentence_transformers_mean_pooling(engine):
+    """ST's all-MiniLM-L6-v2: mean over every attended token ([CLS] and [SEP] included), then L2-normalise."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from lab.models import resolve_model_path
+
+    path = resolve_model_path("all-minilm-l6-v2")
+    tokenizer, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    batch = tokenizer(CORPUS, padding=True, truncation=True, max_length=256, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state  # (B, T, C)
+    mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
+    expected = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
+    np.testing.assert_allclose(engine.embed(engine.variant("MiniLM"), CORPUS), expected, atol=1e-5)
+
+
+def test_unavailable_variant_is_a_note_not_a_crash(engine):
+    missing = engine.variant("Tiny +missing adapter")
+    assert "not trained yet" in unavailable_reason(missing)
+    with pytest.raises(ValueError, match="unavailable"):
+        engine.model(missing)
+    selection = actions.select(engine, ["Tiny Bi", "Tiny +missing adapter"])
+    assert [v.label for v in selection.variants] == ["Tiny Bi"] and "not trained yet" in selection.notes[missing.label]
+    with pytest.raises(CorpusError, match="None of the chosen variants can run"):
+        actions.select(engine, ["Tiny +missing adapter"])
+    with pytest.raises(ValueError, match="Unknown variant 'GPT-9'"):
+        actions.select(engine, ["GPT-9"])
+    with pytest.raises(ValueError, match="labels must be unique"):
+        Engine([Variant("A", "tiny-llama"), Variant("A", "tiny-qwen2")])
+
+
+# ---------------------------------------------------------------------------------------------- search and figures
+def test_top_k_matches_a_manual_loop():
+    rng = np.random.default_rng(0)
+    corpus, query = rng.normal(size=(40, 8)), rng.normal(size=8)
+    order, scores = top_k(query, corpus, 5)
+    manual = sorted(
+        ((float(np.dot(row, query) / (np.linalg.norm(row) * np.linalg.norm(query))), i) for i, row in enumerate(corpus)),
+        reverse=True,
+    )[:5]
+    assert list(order) == [i for _, i in manual]
+    np.testing.assert_allclose(scores, [s for s, _ in manual], rtol=1e-6)
+    assert len(top_k(query, corpus, 100)[0]) == 40
+
+
+def test_run_search_per_variant_and_html(engine):
+    results, notes = actions.run_search(engine, CORPUS_BOX, "guitar music", "", ["Tiny Bi", "MiniLM"], None, 3)
+    assert list(results) == ["Tiny Bi", "MiniLM"] and not notes
+    minilm = results["MiniLM"]
+    assert minilm[0].text in ("A man is playing a guitar.", "A man plays an acoustic guitar on stage.")
+    vectors = engine.embed(engine.variant("MiniLM"), CORPUS)
+    query = engine.embed(engine.variant("MiniLM"), ["guitar music"])[0]
+    assert [h.index for h in minilm] == list(np.argsort(-(vectors @ query))[:3])
+    page = results_html(results)
+    assert page.count('class="lab-card"') == 2 and "A man is playing a guitar." in page and "<script" not in page
+    assert "&lt;b&gt;" in results_html({"x": [actions.Hit(1, 0, 0.5, "<b>bold</b>")]})  # texts are escaped
+
+
+@pytest.mark.parametrize("method", ["PCA", "t-SNE", "UMAP"])
+def test_projections_are_2d_and_deterministic(method):
+    data = np.random.default_rng(1).normal(size=(30, 16)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    points = project(data, method)
+    assert points.shape == (30, 2) and np.isfinite(points).all()
+    np.testing.assert_allclose(project(data, method), points, atol=1e-4)
+    with pytest.raises(ValueError, match="at least 4 texts"):
+        project(data[:3], method)
+
+
+def test_scatter_figure_colours_by_label_and_hovers_text():
+    texts, labels = ["a <b>", "b", "c", "d"], ["x", "y", "x", "y"]
+    points = {"V1": np.zeros((4, 2)), "V2": np.ones((4, 2))}
+    figure = scatter_figure(points, texts, labels, "PCA")
+    assert len(figure.data) == 4  # 2 variants x 2 labels
+    assert [t.name for t in figure.data[:2]] == ["x", "y"] and figure.data[0].showlegend and not figure.data[2].showlegend
+    assert "a &lt;b&gt;" in figure.data[0].customdata[0]
+    assert [a.text for a in figure.layout.annotations] == ["V1", "V2"]
+    assert len(scatter_figure(points, texts, None, "UMAP").data) == 2
+
+
+def test_run_pair_cosines_and_layer_curves(engine):
+    cosines, figure, notes = actions.run_pair(engine, "The cat sat.", "A cat was sitting.",
+                                              ["Tiny Uni", "Tiny Bi", "Tiny Qwen2 Bi", "MiniLM"], None)
+    vectors = direct("tiny-qwen2", ["The cat sat.", "A cat was sitting."])
+    assert cosines["Tiny Qwen2 Bi"] == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-5)
+    assert set(cosines) == {"Tiny Uni", "Tiny Bi", "Tiny Qwen2 Bi", "MiniLM"} and not notes
+    names = [trace.name for trace in figure.data]
+    assert names == ["Tiny Uni = Tiny Bi", "Tiny Qwen2 Bi"]  # same weights share a curve; MiniLM has none
+    assert len(figure.data[0].y) == 4 and figure.data[0].y[0] == pytest.approx(1.0)  # 3 layers + embeddings
+
+
+def test_custom_variant_validation():
+    assert actions.custom_variant("tiny-qwen3", False, "mean").label == "tiny-qwen3 (causal, mean)"
+    with pytest.raises(CorpusError, match="Type a model name"):
+        actions.custom_variant("  ", True, "mean")
+    with pytest.raises(CorpusError, match="Unknown pooling 'max'"):
+        actions.custom_variant("tiny-llama", True, "max")
+    with pytest.raises(ValueError, match="Unknown model 'org/not-here'"):
+        actions.custom_variant("org/not-here", True, "mean")
+
+
+def test_build_app_without_launching(engine):
+    import app
+
+    blocks = app.build_app(engine=engine, warm_up_umap=False)
+    names = {d.get("api_name") for d in blocks.config["dependencies"]}
+    assert {"search", "plot", "pair", "load_example", "upload", "add_model", "overview"} <= names
+
+
+def test_main_parses_host_port_share(monkeypatch):
+    import app
+
+    seen = {}
+    monkeypatch.setattr(app, "launch", lambda blocks, host, port, share: seen.update(host=host, port=port, share=share))
+    monkeypatch.setattr(app, "build_app", lambda variants=None: None)
+    assert app.main([]) == 0 and seen == {"host": "127.0.0.1", "port": 7860, "share": False}
+    app.main(["--host", "0.0.0.0", "--port", "8001", "--share"])
+    assert seen == {"host": "0.0.0.0", "port": 8001, "share": True}
+
+
+# ---------------------------------------------------------------------------------------------- gradio_client
+SEARCH_ARGS = dict(corpus=CORPUS_BOX, query="guitar music", instruction="", labels=["Tiny Uni", "Tiny Bi", "MiniLM"],
+                   pooling="variant default", k=3)
+
+
+def search(client, **overrides):
+    args = {**SEARCH_ARGS, **overrides}
+    return client.predict(args["corpus"], args["query"], args["instruction"], args["labels"], args["pooling"],
+                          args["k"], api_name="/search")
+
+
+def test_client_search_returns_every_variant_and_matches_the_helpers(client, engine):
+    status, page, raw = search(client, labels=["Tiny Uni", "Tiny Bi", "MiniLM", "Tiny +missing adapter"])
+    assert "Top 3" in status and "not trained yet" in status
+    assert list(raw) == ["Tiny Uni", "Tiny Bi", "MiniLM"] and all(len(rows) == 3 for rows in raw.values())
+    for label in raw:
+        variant = engine.variant(label)
+        corpus = engine.embed(variant, CORPUS)
+        query = engine.embed(variant, ["guitar music"])[0]
+        assert [row["index"] for row in raw[label]] == list(np.argsort(-(corpus @ query), kind="stable")[:3])
+        assert raw[label][0]["score"] == pytest.approx(float(np.max(corpus @ query)), abs=1e-5)
+        assert f'data-variant="{label}"' in page
+    assert "lab-off" in page  # the unavailable variant's card
+
+
+def test_client_search_instruction_and_pooling_change_results(client):
+    plain = search(client, labels=["Tiny Bi"])[2]["Tiny Bi"]
+    instructed = search(client, labels=["Tiny Bi"], instruction="Retrieve sentences about music")[2]["Tiny Bi"]
+    pooled = search(client, labels=["Tiny Bi"], pooling="last_token")[2]["Tiny Bi"]
+    assert [r["score"] for r in instructed] != [r["score"] for r in plain]
+    assert [r["score"] for r in pooled] != [r["score"] for r in plain]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (dict(corpus=""), "The corpus is empty"),
+        (dict(query="   "), "The query is empty"),
+        (dict(query="q" * (MAX_CHARS + 1)), f"the limit is {MAX_CHARS:,}"),
+        (dict(corpus="\n".join(f"t{i}" for i in range(MAX_TEXTS + 1))), f"the limit is {MAX_TEXTS:,}"),
+        (dict(labels=[]), "Pick at least one variant"),
+        (dict(labels=["Tiny +missing adapter"]), "None of the chosen variants can run"),
+        (dict(instruction="i" * 501), "the limit is 500"),
+    ],
+)
+def test_client_search_bad_inputs_give_a_message(client, overrides, message):
+    status, page, raw = search(client, **overrides)
+    assert status.startswith("⚠️") and message in status and "Traceback" not in status
+    assert page == "" and raw in ({}, None)
+
+
+def test_client_plot_every_projection_and_too_few_texts(client):
+    box = parse_corpus_text(load_example("STS-B sentences (label: genre)", 24).to_text()).to_text()
+    for method in ("PCA", "t-SNE", "UMAP"):
+        status, figure = client.predict(box, ["Tiny Bi", "MiniLM"], "variant default", method, api_name="/plot")
+        assert status.startswith(method), status
+        plot = json.loads(figure["plot"])
+        assert [a["text"] for a in plot["layout"]["annotations"]] == ["Tiny Bi", "MiniLM"]
+        assert {trace["name"] for trace in plot["data"]} == {"captions", "news", "forums"}
+        assert sum(len(t["customdata"]) for t in plot["data"]) == 48  # 24 texts x 2 variants
+    status, figure = client.predict("a\nb\nc", ["Tiny Bi"], "variant default", "PCA", api_name="/plot")
+    assert "needs at least 4 texts" in status and figure is None
+
+
+def test_client_pair_and_bad_pair(client):
+    status, table, figure = client.predict("The cat sat.", "A cat was sitting.", ["Tiny Bi", "MiniLM"], "mean",
+                                           api_name="/pair")
+    assert "Cosine" in status and "Tiny Bi" in table and "MiniLM" in table
+    assert [t["name"] for t in json.loads(figure["plot"])["data"]] == ["Tiny Bi"]
+    status, table, figure = client.predict("", "A cat.", ["Tiny Bi"], "mean", api_name="/pair")
+    assert "Sentence A is empty" in status and figure is None
+
+
+def test_client_examples_and_uploads(client, tmp_path):
+    from gradio_client import handle_file
+
+    box, status = client.predict("CoNLL-2003 news sentences (label: topic)", 40, api_name="/load_example")
+    corpus = parse_corpus_text(box)
+    assert len(corpus) == 40 and "soccer" in corpus.labels and "Loaded 40 texts" in status
+    path = tmp_path / "mine.jsonl"
+    path.write_text('{"text": "A cat.", "label": "animals"}\n{"text": "Rates rose.", "label": "markets"}\n')
+    box, status = client.predict(handle_file(str(path)), api_name="/upload")
+    assert box == "animals\tA cat.\nmarkets\tRates rose." and "2 labels" in status
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "A cat."}\nnot json\n')
+    box, status = client.predict(handle_file(str(bad)), api_name="/upload")
+    assert "line 2 is not valid JSON" in status and "Traceback" not in status
+
+
+def test_client_add_model_and_unknown_model(client):
+    status, update, table = client.predict("tiny-qwen3", True, "mean", ["Tiny Bi"], api_name="/add_model")
+    assert "Loaded **tiny-qwen3 (bi, mean)**" in status and "tiny-qwen3 (bi, mean)" in table
+    raw = search(client, labels=["tiny-qwen3 (bi, mean)"])[2]
+    assert list(raw) == ["tiny-qwen3 (bi, mean)"] and len(raw["tiny-qwen3 (bi, mean)"]) == 3
+    status, *_ = client.predict("acme/no-such-model", True, "mean", ["Tiny Bi"], api_name="/add_model")
+    assert "Unknown model 'acme/no-such-model'" in status and "Known names" in status
+    status, *_ = client.predict("tiny-nosucharch", True, "mean", ["Tiny Bi"], api_name="/add_model")
+    assert status.startswith("⚠️") and "tiny-nosucharch" in status
+
+
+def test_client_overview_lists_variants(client):
+    table, umap_state = client.predict(api_name="/overview")
+    assert "Tiny +missing adapter" in table and "unavailable" in table and umap_state.startswith("UMAP:")
+
+
+# ---------------------------------------------------------------------------------------------- the real models
+@pytest.mark.slow
+def test_real_smollm2_ladder_end_to_end():
+    """The real page's variants on a small corpus: every available one answers; MiniLM finds the paraphrase."""
+    import app
+    from gradio_client import Client
+
+    variants = [v for v in default_variants() if unavailable_reason(v) is None]
+    blocks = app.build_app(variants, warm_up_umap=False)
+    url = app.launch(blocks, port=free_port(), block=False)
+    try:
+        client = Client(url, verbose=False)
+        labels = [v.label for v in variants]
+        status, page, raw = search(client, labels=labels, query="Someone is playing the guitar.")
+        assert list(raw) == labels, status
+        assert raw["MiniLM"][0]["text"] in ("A man is playing a guitar.", "A man plays an acoustic guitar on stage.")
+        uni, bi = raw["Uni (causal, weighted mean)"], raw["Bi (no training)"]
+        assert [r["score"] for r in uni] != [r["score"] for r in bi]
+        status, table, figure = client.predict("A man is playing a guitar.", "Someone plays the guitar.",
+                                               labels[:2], "variant default", api_name="/pair")
+        curve = json.loads(figure["plot"])["data"][0]
+        assert curve["name"] == " = ".join(labels[:2])
+        assert os.environ.get("HF_HUB_OFFLINE") == "1"
+    finally:
+        blocks.close()
