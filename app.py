@@ -31,14 +31,18 @@ from lab.pooling import POOLING_MODES  # noqa: E402
 
 logger = logging.getLogger("app")
 
+START_SIZE = 120  # texts in the corpus the page opens with: four SmolLM2 variants embed them in ~30 s on 2 cores
+
 CSS = """
 .lab-results {display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-start;}
 .lab-card {flex: 1 1 240px; min-width: 240px; border: 1px solid var(--border-color-primary); border-radius: 10px;
            padding: 8px 10px; background: var(--background-fill-secondary);}
 .lab-card h4 {margin: 2px 0 6px 0; font-size: 0.95em;}
-.lab-card table, .lab-pair {width: 100%; border-collapse: collapse; font-size: 0.86em;}
-.lab-card td, .lab-card th, .lab-pair td, .lab-pair th {padding: 3px 4px; vertical-align: top;
-           border-bottom: 1px solid var(--border-color-primary); text-align: left;}
+.lab-card table, .lab-pair {width: 100%; border-collapse: collapse; font-size: 0.86em; border: none !important;}
+.lab-card td, .lab-card th, .lab-pair td, .lab-pair th {padding: 4px 5px !important; vertical-align: top;
+           border: none !important; border-bottom: 1px solid var(--border-color-primary) !important;
+           text-align: left; background: transparent;}
+.lab-card th, .lab-pair th {font-weight: 600; color: var(--body-text-color-subdued);}
 .lab-rank {color: var(--body-text-color-subdued); width: 1.5em;}
 .lab-score {width: 4.2em; font-variant-numeric: tabular-nums;}
 .lab-bar {height: 4px; background: var(--border-color-primary); border-radius: 2px; margin-top: 2px;}
@@ -52,8 +56,8 @@ CSS = """
 INTRO = """# LLM2Vec Lab: what happens to embeddings when a decoder stops being causal?
 A decoder-only LLM (SmolLM2-135M) becomes a text encoder in three steps ([LLM2Vec](https://arxiv.org/abs/2404.05961)):
 remove the causal mask (**Bi**), teach it to use the future with masked next-token prediction (**MNTP**), then train it
-to embed sentences with unsupervised contrastive learning (**SimCSE**). Compare each step with the causal model (**Uni**)
-and a trained sentence encoder (**MiniLM**) on your own texts."""
+to embed sentences with unsupervised contrastive learning (**SimCSE**). Compare each step with the causal model
+(**Uni**) and a trained sentence encoder (**MiniLM**) on your own texts."""
 
 
 class _Bar:
@@ -81,8 +85,9 @@ def _notes_line(notes: dict[str, str]) -> str:
     return "".join(f"\n\n*{label}: {note}*" for label, note in notes.items())
 
 
-def build_app(variants: Sequence[Variant] | None = None, engine: Engine | None = None,
-              warm_up_umap: bool = True) -> gr.Blocks:
+def build_app(
+    variants: Sequence[Variant] | None = None, engine: Engine | None = None, warm_up_umap: bool = True
+) -> gr.Blocks:
     """The page, not launched. Tests pass a small ``variants`` table (or a ready ``engine``).
 
     Args:
@@ -96,14 +101,22 @@ def build_app(variants: Sequence[Variant] | None = None, engine: Engine | None =
         warm.start()
     available = engine.available_labels()
 
-    def search(corpus: str, query: str, instruction: str, labels: list[str], pooling: str, k: float,
-               progress: gr.Progress = gr.Progress()) -> tuple[str, str, dict]:
+    def search(
+        corpus: str,
+        query: str,
+        instruction: str,
+        labels: list[str],
+        pooling: str,
+        k: float,
+        progress: gr.Progress = gr.Progress(),
+    ) -> tuple[str, str, dict]:
         try:
-            results, notes = actions.run_search(engine, corpus, query, instruction, labels, pooling, k, _Bar(progress))
+            bar = _Bar(progress)
+            results, notes, size = actions.run_search(engine, corpus, query, instruction, labels, pooling, k, bar)
         except Exception as error:
             return _problem(error), "", {}
         raw = {label: [vars(hit) for hit in rows] for label, rows in results.items()}
-        status = f"Top {int(k)} of {len(next(iter(raw.values())))} shown per variant." if raw else ""
+        status = f"Top {min(int(k), size)} of {size} texts per variant, best first."
         return status + _notes_line(notes), results_html(results, notes), raw
 
     def plot(corpus: str, labels: list[str], pooling: str, method: str, progress: gr.Progress = gr.Progress()):
@@ -147,27 +160,47 @@ def build_app(variants: Sequence[Variant] | None = None, engine: Engine | None =
             return _problem(error), gr.skip(), gr.skip()
         choices = engine.labels
         selected = list(dict.fromkeys([*(chosen or []), variant.label]))
-        return (f"Loaded **{variant.label}**; it is now one of the variants.",
-                gr.CheckboxGroup(choices=choices, value=selected), actions.variants_markdown(engine))
+        return (
+            f"Loaded **{variant.label}**; it is now one of the variants.",
+            gr.CheckboxGroup(choices=choices, value=selected),
+            actions.variants_markdown(engine),
+        )
 
     def overview() -> tuple[str, str]:
-        umap_state = ("ready" if warm.done.is_set() and not warm.error else
-                      f"unavailable ({warm.error}); use PCA or t-SNE" if warm.error else
-                      "compiling in the background (first start only); PCA and t-SNE work now")
+        umap_state = (
+            "ready"
+            if warm.done.is_set() and not warm.error
+            else f"unavailable ({warm.error}); use PCA or t-SNE"
+            if warm.error
+            else "compiling in the background (first start only); PCA and t-SNE work now"
+        )
         return actions.variants_markdown(engine), f"UMAP: {umap_state}."
 
     with gr.Blocks(title="LLM2Vec Lab") as app:
         gr.Markdown(INTRO)
         with gr.Row(equal_height=False):
-            chosen = gr.CheckboxGroup(engine.labels, value=available, label="Variants to compare", scale=4,
-                                      info="unavailable ones (e.g. adapters not trained yet) say why when chosen")
-            pooling = gr.Dropdown([DEFAULT_POOLING, *POOLING_MODES], value=DEFAULT_POOLING, scale=1,
-                                  label="Pooling", info="for the SmolLM2 variants (MiniLM keeps mean)")
+            chosen = gr.CheckboxGroup(
+                engine.labels,
+                value=available,
+                label="Variants to compare",
+                scale=4,
+                info="unavailable ones (e.g. adapters not trained yet) say why when chosen",
+            )
+            pooling = gr.Dropdown(
+                [DEFAULT_POOLING, *POOLING_MODES],
+                value=DEFAULT_POOLING,
+                scale=1,
+                label="Pooling",
+                info="for the SmolLM2 variants (MiniLM keeps mean)",
+            )
         with gr.Accordion("Variants: what each one is, and loading another model", open=False):
             table = gr.Markdown()
             with gr.Row():
-                model_name = gr.Textbox(label="Model name or local folder", scale=3,
-                                        placeholder="e.g. gemma3-270m, tiny-qwen2, /path/to/a/saved/model")
+                model_name = gr.Textbox(
+                    label="Model name or local folder",
+                    scale=3,
+                    placeholder="e.g. gemma3-270m, tiny-qwen2, /path/to/a/saved/model",
+                )
                 model_bi = gr.Checkbox(value=True, label="bidirectional", scale=1)
                 model_pool = gr.Dropdown(list(POOLING_MODES), value="mean", label="pooling", scale=1)
                 add = gr.Button("Load model", scale=1)
@@ -176,23 +209,33 @@ def build_app(variants: Sequence[Variant] | None = None, engine: Engine | None =
             with gr.Column(scale=3):
                 corpus = gr.Textbox(
                     label=f"Corpus: one text a line, optionally label<TAB>text (up to {MAX_TEXTS:,} texts of "
-                          f"{MAX_CHARS:,} characters)", lines=9, max_lines=14, elem_id="corpus",
-                    value=load_example(next(iter(EXAMPLE_SETS)), 120).to_text(),
+                    f"{MAX_CHARS:,} characters)",
+                    lines=9,
+                    max_lines=14,
+                    elem_id="corpus",
+                    value=load_example(next(iter(EXAMPLE_SETS)), START_SIZE).to_text(),
                 )
             with gr.Column(scale=2):
                 example_name = gr.Dropdown(list(EXAMPLE_SETS), value=next(iter(EXAMPLE_SETS)), label="Example set")
-                example_size = gr.Slider(20, MAX_TEXTS, value=200, step=10, label="How many texts")
+                example_size = gr.Slider(20, MAX_TEXTS, value=START_SIZE, step=10, label="How many texts")
                 load = gr.Button("Load example into the corpus")
-                file = gr.File(label="...or upload .txt / .csv / .jsonl (columns text, label)",
-                               file_types=[".txt", ".csv", ".jsonl"], height=110)
+                file = gr.File(
+                    label="...or upload .txt / .csv / .jsonl (columns text, label)",
+                    file_types=[".txt", ".csv", ".jsonl"],
+                    height=110,
+                )
                 corpus_status = gr.Markdown()
         with gr.Tabs():
             with gr.Tab("Similarity search"):
                 with gr.Row(equal_height=False):
-                    query = gr.Textbox(label="Query", value="A man is playing a musical instrument.", scale=3,
-                                       elem_id="query")
-                    instruction = gr.Textbox(label="Instruction for the query (optional)", scale=2,
-                                             placeholder="e.g. Retrieve sentences that describe the same scene")
+                    query = gr.Textbox(
+                        label="Query", value="A man is playing a musical instrument.", scale=3, elem_id="query"
+                    )
+                    instruction = gr.Textbox(
+                        label="Instruction for the query (optional)",
+                        scale=2,
+                        placeholder="e.g. Retrieve sentences that describe the same scene",
+                    )
                     k = gr.Slider(1, actions.MAX_K, value=5, step=1, label="top k", scale=1)
                 search_button = gr.Button("Search", variant="primary", elem_id="search-button")
                 search_status = gr.Markdown()
@@ -214,18 +257,24 @@ def build_app(variants: Sequence[Variant] | None = None, engine: Engine | None =
                 pair_status = gr.Markdown()
                 with gr.Row(equal_height=False):
                     cosines = gr.HTML()
-                    layers = gr.Plot(label="per-layer causal vs bidirectional")
+                    layers = gr.Plot(label="per-layer causal vs bidirectional", elem_id="pair-plot")
 
-        search_button.click(search, [corpus, query, instruction, chosen, pooling, k], [search_status, results, raw],
-                 api_name="search")
-        query.submit(search, [corpus, query, instruction, chosen, pooling, k], [search_status, results, raw],
-                     api_visibility="private")
+        search_button.click(
+            search, [corpus, query, instruction, chosen, pooling, k], [search_status, results, raw], api_name="search"
+        )
+        query.submit(
+            search,
+            [corpus, query, instruction, chosen, pooling, k],
+            [search_status, results, raw],
+            api_visibility="private",
+        )
         draw.click(plot, [corpus, chosen, pooling, method], [map_status, figure], api_name="plot")
         compare.click(pair, [first, second, chosen, pooling], [pair_status, cosines, layers], api_name="pair")
         load.click(example, [example_name, example_size], [corpus, corpus_status], api_name="load_example")
         file.upload(upload, [file], [corpus, corpus_status], api_name="upload")
-        add.click(add_model, [model_name, model_bi, model_pool, chosen], [model_status, chosen, table],
-                  api_name="add_model")
+        add.click(
+            add_model, [model_name, model_bi, model_pool, chosen], [model_status, chosen, table], api_name="add_model"
+        )
         app.load(overview, None, [table, umap_status], api_name="overview")
     app.queue(max_size=64)
     return app
@@ -233,8 +282,16 @@ def build_app(variants: Sequence[Variant] | None = None, engine: Engine | None =
 
 def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bool = False, block: bool = True) -> str:
     """Serve the page; with ``block=False`` return at once (tests). Returns the local URL."""
-    app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block, css=CSS,
-               theme=gr.themes.Soft(), show_error=False, quiet=not block)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        share=share,
+        prevent_thread_lock=not block,
+        css=CSS,
+        theme=gr.themes.Soft(),
+        show_error=False,
+        quiet=not block,
+    )
     return app.local_url
 
 

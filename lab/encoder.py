@@ -1,5 +1,5 @@
-"""``LLM2Vec``: a decoder-only LLM used as a text encoder (bidirectional attention + pooling), with sentence-transformers'
-``encode`` conventions.
+"""``LLM2Vec``: a decoder-only LLM used as a text encoder (bidirectional attention + pooling), with
+sentence-transformers' ``encode`` conventions.
 
 Texts are tokenised all at once (one fast-tokenizer call), sorted by length, padded per batch with explicit position
 ids (so the padding side never shifts RoPE positions), run through the bare decoder (no LM head), pooled in fp32 over
@@ -22,9 +22,8 @@ from tqdm.auto import tqdm
 
 from lab.adapters import apply_adapters
 from lab.bidirectional import make_bidirectional, set_causal
-from lab.models import default_device, parse_dtype, resolve_model_path
+from lab.models import default_device, load_model, parse_dtype
 from lab.pooling import canonical_pooling, pool
-from lab.tiny import tiny_model, tiny_tokenizer
 
 logger = logging.getLogger(__name__)
 
@@ -62,20 +61,8 @@ class Batch:
     position_ids: torch.Tensor
     pool_mask: torch.Tensor  # 1 on the tokens that are pooled: the text's own, never padding or instruction
 
-    def to(self, device: torch.device) -> "Batch":
+    def to(self, device: torch.device) -> Batch:
         return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.position_ids, self.pool_mask)))
-
-
-def _load_decoder(path: str, dtype: torch.dtype, attn_implementation: str) -> nn.Module:
-    from transformers import AutoModel
-
-    try:
-        return AutoModel.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
-    except ValueError as error:
-        if attn_implementation == "sdpa" and "does not support an attention implementation" in str(error):
-            logger.info("SDPA is not available for this architecture; using eager attention.")
-            return AutoModel.from_pretrained(path, dtype=dtype, attn_implementation="eager")
-        raise
 
 
 def _check_inputs(sentences: Sequence[Any]) -> list[tuple[str, str]]:
@@ -122,7 +109,7 @@ class LLM2Vec:
         device: str | torch.device | None = None,
         adapters: Sequence[str | os.PathLike] = (),
         attn_implementation: str | None = None,
-    ) -> "LLM2Vec":
+    ) -> LLM2Vec:
         """Load a model by short name, local folder or hub id, apply LoRA adapters in order, set attention and pooling.
 
         ``None`` arguments take the value saved with the model (``LLM2Vec.save``), else ``EncoderConfig``'s default.
@@ -130,25 +117,19 @@ class LLM2Vec:
         """
         name = str(model_name_or_path)
         saved = cls._saved_config(name)
-        overrides = {"bidirectional": bidirectional, "pooling": pooling, "max_length": max_length,
-                     "attn_implementation": attn_implementation}
+        overrides = {
+            "bidirectional": bidirectional,
+            "pooling": pooling,
+            "max_length": max_length,
+            "attn_implementation": attn_implementation,
+        }
         values = {**(asdict(saved) if saved else {}), **{k: v for k, v in overrides.items() if v is not None}}
         values["base_model"] = values.get("base_model") or name
         config = EncoderConfig(**values)
         device = torch.device(device) if device is not None else default_device()
         torch_dtype = parse_dtype(dtype, device)
 
-        if name.startswith("tiny-"):  # tiny random models for tests (lab.tiny); Gemma 2 has no SDPA
-            arch = name[len("tiny-") :]
-            attn = "eager" if arch == "gemma2" else config.attn_implementation
-            model = tiny_model(arch, attn_implementation=attn).to(torch_dtype)
-            tokenizer = tiny_tokenizer()
-        else:
-            from transformers import AutoTokenizer
-
-            path = resolve_model_path(name)
-            model = _load_decoder(path, torch_dtype, config.attn_implementation)
-            tokenizer = AutoTokenizer.from_pretrained(path)
+        model, tokenizer = load_model(name, dtype=torch_dtype, attn_implementation=config.attn_implementation)
         model = model.to(device).eval()
         if adapters:
             model = apply_adapters(model, [str(a) for a in adapters], base_name=config.base_model)
@@ -156,7 +137,7 @@ class LLM2Vec:
         return cls.from_model(model, tokenizer, config)
 
     @classmethod
-    def from_model(cls, model: nn.Module, tokenizer, config: EncoderConfig | None = None) -> "LLM2Vec":
+    def from_model(cls, model: nn.Module, tokenizer, config: EncoderConfig | None = None) -> LLM2Vec:
         """Wrap an in-memory decoder (e.g. one being trained); sets and verifies its attention mode."""
         config = config or EncoderConfig()
         if config.bidirectional:
@@ -198,8 +179,11 @@ class LLM2Vec:
     def tokenize(self, sentences: Sequence[EncoderInput]) -> list[dict[str, np.ndarray]]:
         """Tokenise every input in one call; each result holds ``input_ids`` and ``pool_mask`` (1-D arrays).
 
-        An instruction is joined to its text as ``instruction.strip() + " " + text`` (as llm2vec does); its tokens are
-        found by character offsets, so they are attended to but left out of the pooling mask.
+        An instruction is joined to its text as ``instruction.strip() + " " + text`` and, as llm2vec does, the last n
+        tokens are pooled, n being the text's own token count (tokenised alone, without special tokens): so a BOS and
+        the instruction are attended to but not pooled. Where the text's first word splits differently alone than after
+        the space ("Someone" -> "Some" "one", but " Someone"), this takes the instruction's last token too, exactly as
+        the reference does. A text cut at ``max_length`` pools its kept tokens, found by character offsets.
         """
         pairs = _check_inputs(sentences)
         if not pairs:
@@ -210,19 +194,37 @@ class LLM2Vec:
         needs_bos = self.config.pooling == "bos_token"
         budget = self.config.max_length - int(appends_eos)
         encoded = self.tokenizer(
-            joined, add_special_tokens=True, truncation=True, max_length=budget,
-            return_offsets_mapping=True, return_attention_mask=False,
+            joined,
+            add_special_tokens=True,
+            truncation=True,
+            max_length=budget,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_special_tokens_mask=True,
         )
+        texts = [text for _, text in pairs]
+        own_counts = [len(x) for x in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]  # llm2vec's n
         bos, eos = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
         if needs_bos and bos is None:
             raise ValueError("Pooling 'bos_token' needs a tokenizer with a BOS token; this one has none.")
         if appends_eos and eos is None:
             raise ValueError(f"Pooling {self.config.pooling!r} appends the EOS token; this tokenizer has none.")
         features = []
-        for ids, offsets, prefix in zip(encoded["input_ids"], encoded["offset_mapping"], prefixes):
+        rows = zip(
+            encoded["input_ids"],
+            encoded["offset_mapping"],
+            encoded["special_tokens_mask"],
+            prefixes,
+            own_counts,
+            strict=True,
+        )
+        for ids, offsets, special, prefix, n_own in rows:
             ids = np.asarray(ids, dtype=np.int64)
-            starts = np.asarray([start for start, _ in offsets], dtype=np.int64).reshape(-1)
-            pool_mask = (starts >= len(prefix)) if prefix else np.ones(len(ids), dtype=bool)
+            if len(ids) < budget:  # not cut: the last n_own tokens, as llm2vec pools
+                pool_mask = np.arange(len(ids)) >= len(ids) - n_own
+            else:  # cut at max_length: the text's kept tokens, by character offsets, never a special token
+                starts = np.asarray([start for start, _ in offsets], dtype=np.int64).reshape(-1)
+                pool_mask = (starts >= len(prefix)) & (np.asarray(special, dtype=np.int64) == 0)
             if needs_bos:
                 if len(ids) == 0 or ids[0] != bos:  # tokenizers like SmolLM2's add no BOS: prepend it
                     ids = np.concatenate([[bos], ids[: self.config.max_length - 1]])
@@ -264,8 +266,11 @@ class LLM2Vec:
         """Run the decoder on a batch; returns the transformers output (``last_hidden_state``, ``hidden_states``)."""
         batch = batch.to(self.device)
         return self.model(
-            input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-            output_hidden_states=output_hidden_states, use_cache=False,
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            output_hidden_states=output_hidden_states,
+            use_cache=False,
         )
 
     def embed_batch(self, batch: Batch) -> torch.Tensor:
@@ -319,9 +324,10 @@ class LLM2Vec:
         order = np.argsort([-len(f["input_ids"]) for f in features], kind="stable")  # longest first
         out = torch.empty((len(items), self.embedding_dim), dtype=torch.float32, device=self.device)
         try:
-            for start in tqdm(range(0, len(order), batch_size), desc="Encoding", disable=not show_progress_bar,
-                              unit="batch"):
-                index = order[start: start + batch_size]
+            for start in tqdm(
+                range(0, len(order), batch_size), desc="Encoding", disable=not show_progress_bar, unit="batch"
+            ):
+                index = order[start : start + batch_size]
                 batch = self.collate([features[i] for i in index], padding_side=padding_side)
                 out[torch.as_tensor(index, device=self.device)] = self.embed_batch(batch)
         finally:
@@ -346,4 +352,3 @@ class LLM2Vec:
         ta, tb = ta.reshape(-1, ta.shape[-1]), tb.reshape(-1, tb.shape[-1])
         sims = torch.nn.functional.normalize(ta, dim=-1) @ torch.nn.functional.normalize(tb, dim=-1).T  # (n, m)
         return sims.cpu().numpy() if as_numpy else sims
-

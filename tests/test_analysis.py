@@ -18,8 +18,9 @@ def test_tokenwise_similarity_matches_two_independent_models():
     with torch.no_grad():
         a = causal.forward(batch, output_hidden_states=True).hidden_states
         b = bidirectional.forward(batch, output_hidden_states=True).hidden_states
-    manual = np.array([[float(torch.cosine_similarity(x[0, t], y[0, t], dim=0)) for t in range(x.shape[1])]
-                       for x, y in zip(a, b)])
+    manual = np.array(
+        [[float(torch.cosine_similarity(x[0, t], y[0, t], dim=0)) for t in range(x.shape[1])] for x, y in zip(a, b)]
+    )
     np.testing.assert_allclose(ours, manual, atol=1e-5)
     assert np.allclose(ours[0], 1.0)  # embeddings do not attend
     assert ours[1, -1] > 0.99999  # in layer 1 the last token sees the same inputs either way

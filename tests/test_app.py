@@ -16,7 +16,7 @@ import torch
 
 from lab.encoder import LLM2Vec
 from lab.explore import actions
-from lab.explore.corpus import MAX_CHARS, MAX_TEXTS, Corpus, CorpusError, parse_corpus_text, read_upload
+from lab.explore.corpus import MAX_CHARS, MAX_TEXTS, CorpusError, parse_corpus_text, read_upload
 from lab.explore.engine import Engine
 from lab.explore.examples import EXAMPLE_SETS, conll_sentences, load_example, stsb_sentences
 from lab.explore.figures import project, scatter_figure
@@ -41,11 +41,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch_tiny(engine: Engine):
+def launch_tiny(engine: Engine, warm_up_umap: bool = True):
     """Launch the page on the tiny variants in this process (returns at once) -> (blocks, url)."""
     import app
 
-    blocks = app.build_app(engine=engine)
+    blocks = app.build_app(engine=engine, warm_up_umap=warm_up_umap)
     return blocks, app.launch(blocks, port=free_port(), block=False)
 
 
@@ -70,8 +70,9 @@ def client(server: str):
 
 def direct(model: str, texts, bidirectional: bool = True, pooling: str = "mean", max_length: int = 512) -> np.ndarray:
     """Embeddings computed without the app: a fresh LLM2Vec, unit length."""
-    encoder = LLM2Vec.from_pretrained(model, bidirectional=bidirectional, pooling=pooling, max_length=max_length,
-                                      device="cpu")
+    encoder = LLM2Vec.from_pretrained(
+        model, bidirectional=bidirectional, pooling=pooling, max_length=max_length, device="cpu"
+    )
     return encoder.encode(list(texts), normalize_embeddings=True)
 
 
@@ -161,8 +162,13 @@ def test_default_variants_follow_the_shipped_adapters():
     from lab.adapters import shipped_adapters
 
     table = {v.label: v for v in default_variants()}
-    assert list(table) == ["Uni (causal, weighted mean)", "Bi (no training)", "Bi+MNTP", "LLM2Vec (Bi+MNTP+SimCSE)",
-                           "MiniLM"]
+    assert list(table) == [
+        "Uni (causal, weighted mean)",
+        "Bi (no training)",
+        "Bi+MNTP",
+        "LLM2Vec (Bi+MNTP+SimCSE)",
+        "MiniLM",
+    ]
     uni = table["Uni (causal, weighted mean)"]
     assert (uni.bidirectional, uni.pooling) == (False, "weighted_mean")
     assert table["LLM2Vec (Bi+MNTP+SimCSE)"].adapters == ("mntp", "mntp-simcse")
@@ -182,8 +188,9 @@ def test_engine_embeddings_match_a_fresh_encoder_and_are_cached(engine):
     assert "again" not in calls  # nothing recomputed
     np.testing.assert_array_equal(again[: len(CORPUS)], first[::-1])
     causal = engine.embed(uni, CORPUS)
-    np.testing.assert_allclose(causal, direct("tiny-llama", CORPUS, bidirectional=False, pooling="weighted_mean"),
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        causal, direct("tiny-llama", CORPUS, bidirectional=False, pooling="weighted_mean"), atol=1e-5
+    )
     assert not np.allclose(causal, first, atol=1e-3)  # Uni and Bi are different models
     assert engine.embed(bi, []).shape == (0, 64)
 
@@ -192,8 +199,9 @@ def test_engine_pooling_override_and_instruction(engine):
     bi, minilm = engine.variant("Tiny Bi"), engine.variant("MiniLM")
     last = engine.embed(bi, CORPUS[:3], pooling="last_token")
     np.testing.assert_allclose(last, direct("tiny-llama", CORPUS[:3], pooling="last_token"), atol=1e-5)
-    np.testing.assert_array_equal(engine.embed(minilm, CORPUS[:2], pooling="last_token"),
-                                  engine.embed(minilm, CORPUS[:2]))  # MiniLM keeps its trained mean pooling
+    np.testing.assert_array_equal(
+        engine.embed(minilm, CORPUS[:2], pooling="last_token"), engine.embed(minilm, CORPUS[:2])
+    )  # MiniLM keeps its trained mean pooling
     instructed = engine.embed(bi, CORPUS[:2], instruction="Find a sentence about music")
     model = LLM2Vec.from_pretrained("tiny-llama", device="cpu")
     expected = model.encode([("Find a sentence about music", t) for t in CORPUS[:2]], normalize_embeddings=True)
@@ -237,18 +245,16 @@ def test_top_k_matches_a_manual_loop():
     rng = np.random.default_rng(0)
     corpus, query = rng.normal(size=(40, 8)), rng.normal(size=8)
     order, scores = top_k(query, corpus, 5)
-    manual = sorted(
-        ((float(np.dot(row, query) / (np.linalg.norm(row) * np.linalg.norm(query))), i) for i, row in enumerate(corpus)),
-        reverse=True,
-    )[:5]
+    cosines = [float(np.dot(row, query) / (np.linalg.norm(row) * np.linalg.norm(query))) for row in corpus]
+    manual = sorted(((c, i) for i, c in enumerate(cosines)), reverse=True)[:5]
     assert list(order) == [i for _, i in manual]
     np.testing.assert_allclose(scores, [s for s, _ in manual], rtol=1e-6)
     assert len(top_k(query, corpus, 100)[0]) == 40
 
 
 def test_run_search_per_variant_and_html(engine):
-    results, notes = actions.run_search(engine, CORPUS_BOX, "guitar music", "", ["Tiny Bi", "MiniLM"], None, 3)
-    assert list(results) == ["Tiny Bi", "MiniLM"] and not notes
+    results, notes, size = actions.run_search(engine, CORPUS_BOX, "guitar music", "", ["Tiny Bi", "MiniLM"], None, 3)
+    assert list(results) == ["Tiny Bi", "MiniLM"] and not notes and size == len(CORPUS)
     minilm = results["MiniLM"]
     assert minilm[0].text in ("A man is playing a guitar.", "A man plays an acoustic guitar on stage.")
     vectors = engine.embed(engine.variant("MiniLM"), CORPUS)
@@ -275,15 +281,17 @@ def test_scatter_figure_colours_by_label_and_hovers_text():
     points = {"V1": np.zeros((4, 2)), "V2": np.ones((4, 2))}
     figure = scatter_figure(points, texts, labels, "PCA")
     assert len(figure.data) == 4  # 2 variants x 2 labels
-    assert [t.name for t in figure.data[:2]] == ["x", "y"] and figure.data[0].showlegend and not figure.data[2].showlegend
+    assert [t.name for t in figure.data[:2]] == ["x", "y"]
+    assert figure.data[0].showlegend and not figure.data[2].showlegend  # one legend for all subplots
     assert "a &lt;b&gt;" in figure.data[0].customdata[0]
     assert [a.text for a in figure.layout.annotations] == ["V1", "V2"]
     assert len(scatter_figure(points, texts, None, "UMAP").data) == 2
 
 
 def test_run_pair_cosines_and_layer_curves(engine):
-    cosines, figure, notes = actions.run_pair(engine, "The cat sat.", "A cat was sitting.",
-                                              ["Tiny Uni", "Tiny Bi", "Tiny Qwen2 Bi", "MiniLM"], None)
+    cosines, figure, notes = actions.run_pair(
+        engine, "The cat sat.", "A cat was sitting.", ["Tiny Uni", "Tiny Bi", "Tiny Qwen2 Bi", "MiniLM"], None
+    )
     vectors = direct("tiny-qwen2", ["The cat sat.", "A cat was sitting."])
     assert cosines["Tiny Qwen2 Bi"] == pytest.approx(float(vectors[0] @ vectors[1]), abs=1e-5)
     assert set(cosines) == {"Tiny Uni", "Tiny Bi", "Tiny Qwen2 Bi", "MiniLM"} and not notes
@@ -322,19 +330,32 @@ def test_main_parses_host_port_share(monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------- gradio_client
-SEARCH_ARGS = dict(corpus=CORPUS_BOX, query="guitar music", instruction="", labels=["Tiny Uni", "Tiny Bi", "MiniLM"],
-                   pooling="variant default", k=3)
+SEARCH_ARGS = dict(
+    corpus=CORPUS_BOX,
+    query="guitar music",
+    instruction="",
+    labels=["Tiny Uni", "Tiny Bi", "MiniLM"],
+    pooling="variant default",
+    k=3,
+)
 
 
 def search(client, **overrides):
     args = {**SEARCH_ARGS, **overrides}
-    return client.predict(args["corpus"], args["query"], args["instruction"], args["labels"], args["pooling"],
-                          args["k"], api_name="/search")
+    return client.predict(
+        args["corpus"],
+        args["query"],
+        args["instruction"],
+        args["labels"],
+        args["pooling"],
+        args["k"],
+        api_name="/search",
+    )
 
 
 def test_client_search_returns_every_variant_and_matches_the_helpers(client, engine):
     status, page, raw = search(client, labels=["Tiny Uni", "Tiny Bi", "MiniLM", "Tiny +missing adapter"])
-    assert "Top 3" in status and "not trained yet" in status
+    assert f"Top 3 of {len(CORPUS)} texts" in status and "not trained yet" in status
     assert list(raw) == ["Tiny Uni", "Tiny Bi", "MiniLM"] and all(len(rows) == 3 for rows in raw.values())
     for label in raw:
         variant = engine.variant(label)
@@ -386,8 +407,9 @@ def test_client_plot_every_projection_and_too_few_texts(client):
 
 
 def test_client_pair_and_bad_pair(client):
-    status, table, figure = client.predict("The cat sat.", "A cat was sitting.", ["Tiny Bi", "MiniLM"], "mean",
-                                           api_name="/pair")
+    status, table, figure = client.predict(
+        "The cat sat.", "A cat was sitting.", ["Tiny Bi", "MiniLM"], "mean", api_name="/pair"
+    )
     assert "Cosine" in status and "Tiny Bi" in table and "MiniLM" in table
     assert [t["name"] for t in json.loads(figure["plot"])["data"]] == ["Tiny Bi"]
     status, table, figure = client.predict("", "A cat.", ["Tiny Bi"], "mean", api_name="/pair")
@@ -430,8 +452,9 @@ def test_client_overview_lists_variants(client):
 @pytest.mark.slow
 def test_real_smollm2_ladder_end_to_end():
     """The real page's variants on a small corpus: every available one answers; MiniLM finds the paraphrase."""
-    import app
     from gradio_client import Client
+
+    import app
 
     variants = [v for v in default_variants() if unavailable_reason(v) is None]
     blocks = app.build_app(variants, warm_up_umap=False)
@@ -444,10 +467,17 @@ def test_real_smollm2_ladder_end_to_end():
         assert raw["MiniLM"][0]["text"] in ("A man is playing a guitar.", "A man plays an acoustic guitar on stage.")
         uni, bi = raw["Uni (causal, weighted mean)"], raw["Bi (no training)"]
         assert [r["score"] for r in uni] != [r["score"] for r in bi]
-        status, table, figure = client.predict("A man is playing a guitar.", "Someone plays the guitar.",
-                                               labels[:2], "variant default", api_name="/pair")
+        status, table, figure = client.predict(
+            "A man is playing a guitar.", "Someone plays the guitar.", labels[:2], "variant default", api_name="/pair"
+        )
         curve = json.loads(figure["plot"])["data"][0]
         assert curve["name"] == " = ".join(labels[:2])
         assert os.environ.get("HF_HUB_OFFLINE") == "1"
     finally:
         blocks.close()
+
+
+def test_client_search_a_thousand_texts(client):
+    box = load_example("STS-B sentences (label: genre)", 1000).to_text()
+    status, page, raw = search(client, corpus=box, labels=["Tiny Bi"], k=10)
+    assert "Top 10 of 1000 texts" in status and len(raw["Tiny Bi"]) == 10

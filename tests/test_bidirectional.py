@@ -17,7 +17,9 @@ from lab.bidirectional import (
 )
 from lab.tiny import TINY_ARCHITECTURES, supports_sdpa, tiny_model
 
-CASES = [(arch, impl) for arch in TINY_ARCHITECTURES for impl in ("eager", "sdpa") if impl == "eager" or supports_sdpa(arch)]
+CASES = [
+    (arch, impl) for arch in TINY_ARCHITECTURES for impl in ("eager", "sdpa") if impl == "eager" or supports_sdpa(arch)
+]
 LENGTH = 12  # shorter than the tiny models' sliding window (16): every layer may see every token
 
 

@@ -14,8 +14,18 @@ def run_lab(*args: str) -> subprocess.CompletedProcess:
 
 def test_encode_writes_one_row_per_nonblank_line(tmp_path):
     (tmp_path / "texts.txt").write_text("first text\n\nsecond text\nthird one\n", encoding="utf-8")
-    result = run_lab("encode", "--model", "tiny-llama", "--input", str(tmp_path / "texts.txt"),
-                     "--output", str(tmp_path / "emb.npy"), "--pooling", "weighted_mean", "--causal")
+    result = run_lab(
+        "encode",
+        "--model",
+        "tiny-llama",
+        "--input",
+        str(tmp_path / "texts.txt"),
+        "--output",
+        str(tmp_path / "emb.npy"),
+        "--pooling",
+        "weighted_mean",
+        "--causal",
+    )
     assert result.returncode == 0, result.stderr
     embeddings = np.load(tmp_path / "emb.npy")
     assert embeddings.shape == (3, 64) and embeddings.dtype == np.float32
@@ -24,7 +34,9 @@ def test_encode_writes_one_row_per_nonblank_line(tmp_path):
 
 def test_unknown_model_is_a_one_line_error(tmp_path):
     (tmp_path / "t.txt").write_text("x\n")
-    result = run_lab("encode", "--model", "nope", "--input", str(tmp_path / "t.txt"), "--output", str(tmp_path / "o.npy"))
+    result = run_lab(
+        "encode", "--model", "nope", "--input", str(tmp_path / "t.txt"), "--output", str(tmp_path / "o.npy")
+    )
     assert result.returncode == 2
     assert "error: Unknown model 'nope'" in result.stderr and "Traceback" not in result.stderr
 

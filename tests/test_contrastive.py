@@ -90,3 +90,181 @@ def test_dropout_on_smollm2(smollm2, sentences):
     finally:
         set_attention_dropout(encoder.model, 0.0)
         encoder.model.eval()
+
+
+# ---------------------------------------------------------------------------------------------- trainers
+
+
+def tiny_run(tmp_path, cls, **overrides):
+    from lab.training.config import build_config
+
+    values = dict(
+        model="tiny-llama",
+        adapters=[],
+        output_dir=str(tmp_path / "run"),
+        max_documents=48,
+        per_device_train_batch_size=6,
+        max_seq_length=24,
+        max_steps=2,
+        logging_steps=1,
+        save_steps=2,
+        seed=0,
+        disable_tqdm=True,
+        learning_rate=1e-3,
+    )
+    values.update(overrides)
+    return build_config(cls, values)
+
+
+def test_simcse_run_saves_an_adapter_that_loads_and_resumes(tmp_path):
+    from lab.training.common import read_metrics_log
+    from lab.training.simcse import SimCSEConfig, train_simcse
+
+    config = tiny_run(tmp_path, SimCSEConfig)
+    metrics = train_simcse(config)
+    assert metrics["global_step"] == 2 and metrics["resumed_from"] is None
+    assert math.isfinite(metrics["final_train_loss"])
+    out = tmp_path / "run"
+    assert (out / "adapter_model.safetensors").is_file() and (out / "metrics.jsonl").is_file()
+    trained = LLM2Vec.from_pretrained("tiny-llama", adapters=[str(out)], device="cpu")
+    plain = LLM2Vec.from_pretrained("tiny-llama", device="cpu")
+    texts = ["The cat sat on the mat.", "Stock markets fell sharply."]
+    assert not torch.allclose(torch.as_tensor(trained.encode(texts)), torch.as_tensor(plain.encode(texts)))
+    # resume: 2 more steps continue from checkpoint-2, and the metrics log keeps one line per step
+    resumed = train_simcse(tiny_run(tmp_path, SimCSEConfig, max_steps=4))
+    assert resumed["global_step"] == 4 and resumed["resumed_from"].endswith("checkpoint-2")
+    assert [e["step"] for e in read_metrics_log(out) if "loss" in e] == [1, 2, 3, 4]
+
+
+def test_supervised_run_with_gradcache_and_instruction(tmp_path):
+    from lab.training.supervised import SupervisedConfig, train_supervised
+
+    records = tmp_path / "pairs.jsonl"
+    rows = [
+        {
+            "query": f"Question {i} about cats and dogs?",
+            "positive": f"Answer {i}: the cat sat.",
+            "negative": f"Unrelated {i}: markets fell.",
+            "source": "a" if i % 2 else "b",
+        }
+        for i in range(20)
+    ]
+    records.write_text("\n".join(__import__("json").dumps(r) for r in rows))
+    config = tiny_run(
+        tmp_path,
+        SupervisedConfig,
+        dataset=str(records),
+        per_device_train_batch_size=4,
+        gradcache_chunk_size=3,
+        instruction="Find the answer:",
+        eval_fraction=0.2,
+        max_documents=0,
+    )
+    metrics = train_supervised(config)
+    assert metrics["global_step"] == 2 and math.isfinite(metrics["eval_loss"])
+    assert (tmp_path / "run" / "adapter_model.safetensors").is_file()
+
+
+def test_one_source_order_blocks_share_a_source():
+    from lab.training.supervised import one_source_order
+
+    sources = ["a"] * 10 + ["b"] * 7 + ["c"] * 2
+    order = one_source_order(sources, block=3, min_length=30, seed=0)
+    assert len(order) >= 30 and len(order) % 3 == 0
+    blocks = [order[i : i + 3] for i in range(0, len(order), 3)]
+    assert all(len({sources[i] for i in b}) == 1 for b in blocks)
+    assert {sources[b[0]] for b in blocks} == {"a", "b"}  # "c" is smaller than one batch
+    assert all(len(set(b)) == 3 for b in blocks)
+    with pytest.raises(ValueError, match="lower the batch size"):
+        one_source_order(sources, block=11, min_length=1, seed=0)
+
+
+def test_stsb_pairs_are_high_scoring_with_same_genre_low_scoring_negatives():
+    from lab.data.stsb import load_stsb
+    from lab.training.supervised import stsb_pairs
+
+    records = stsb_pairs(4.0, 1.0)
+    train = load_stsb("train")
+    score = {(p.sentence1, p.sentence2): p.score for p in train}
+    low = {}
+    for p in train:
+        if p.score <= 1.0:
+            low.setdefault(p.genre, set()).update((p.sentence1, p.sentence2))
+    assert len(records) == sum(p.score >= 4.0 for p in train)
+    for r in records[::50]:
+        assert score[(r.query, r.positive)] >= 4.0
+        assert r.negative in low[r.source.removeprefix("stsb-")] and r.negative not in (r.query, r.positive)
+
+
+def test_jsonl_errors_name_the_line(tmp_path):
+    from lab.training.supervised import read_jsonl
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"query": "q", "positive": "p"}\n{"query": "only a query"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:2"):
+        read_jsonl(path)
+
+
+def test_instruction_is_attended_but_not_pooled():
+    from lab.training.supervised import PairRecord, encode_records
+
+    encoder = LLM2Vec.from_model(tiny_model("llama"), tiny_tokenizer(), EncoderConfig())
+    record = PairRecord("The cat sat.", "A cat is sitting.", instruction="Find a paraphrase:")
+    (encoded,) = encode_records(encoder, [record])
+    plain = encoder.tokenize(["The cat sat."])[0]
+    assert len(encoded.query.input_ids) > len(plain["input_ids"])  # the instruction's tokens are in the input
+    assert encoded.query.pool_mask.sum() == len(plain["input_ids"])  # but only the text's tokens are pooled
+    assert encoded.query.pool_mask[: len(encoded.query.input_ids) - len(plain["input_ids"])].sum() == 0
+
+
+@pytest.mark.slow
+def test_short_real_simcse_run_on_smollm2(tmp_path):
+    """One SimCSE step on the real SmolLM2-135M: finite loss, an adapter that loads onto the base model."""
+    from lab.training.simcse import SimCSEConfig, train_simcse
+
+    config = tiny_run(
+        tmp_path,
+        SimCSEConfig,
+        model="smollm2-135m",
+        max_documents=4,
+        per_device_train_batch_size=4,
+        max_seq_length=16,
+        max_steps=1,
+        save_steps=1,
+        learning_rate=1e-4,
+    )
+    metrics = train_simcse(config)
+    assert metrics["global_step"] == 1 and math.isfinite(metrics["final_train_loss"])
+    encoder = LLM2Vec.from_pretrained("smollm2-135m", adapters=[str(tmp_path / "run")], device="cpu")
+    assert encoder.encode("A man is playing a guitar.").shape == (576,)
+
+
+def _gather_worker(rank: int, world: int, init_file: str, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    g = torch.Generator().manual_seed(0)
+    q_all, p_all, n_all = (torch.randn(world * 2, 8, generator=g) for _ in range(3))
+    q, p, n = (t[rank * 2 : rank * 2 + 2].clone().requires_grad_() for t in (q_all, p_all, n_all))
+    loss = info_nce(q, p, n)
+    loss.backward()
+    torch.save({"loss": loss.detach(), "q": q.grad, "p": p.grad, "n": n.grad}, f"{out_dir}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_negatives_gathered_across_processes_with_gradients(tmp_path):
+    """Two gloo processes, each with half the batch, match one process with the whole batch (grads x world)."""
+    import torch.multiprocessing as mp
+
+    world = 2
+    mp.spawn(_gather_worker, args=(world, str(tmp_path / "init"), str(tmp_path)), nprocs=world, join=True)
+    g = torch.Generator().manual_seed(0)
+    q, p, n = (torch.randn(world * 2, 8, generator=g).requires_grad_() for _ in range(3))
+    full = info_nce(q, p, n)
+    full.backward()
+    ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(world)]
+    assert torch.stack([r["loss"] for r in ranks]).mean().item() == pytest.approx(full.item(), rel=1e-6)
+    for name, tensor in (("q", q), ("p", p), ("n", n)):
+        got = torch.cat([r[name] for r in ranks])  # each rank's gradient of its own rows
+        # DDP averages over ranks, so rank-level gradients are world x the full-batch mean-loss gradients
+        torch.testing.assert_close(got, world * tensor.grad, rtol=1e-5, atol=1e-7)

@@ -36,7 +36,9 @@ def test_batch_size_padding_side_and_order_do_not_matter(request, name, sentence
 @pytest.mark.parametrize("pooling", POOLING_MODES)
 def test_every_pooling_is_batch_invariant(pooling, sentences):
     model = LLM2Vec.from_pretrained("tiny-qwen2", pooling=pooling)
-    assert_same_embeddings(model.encode(sentences, batch_size=2, padding_side="left"), model.encode(sentences, batch_size=1))
+    assert_same_embeddings(
+        model.encode(sentences, batch_size=2, padding_side="left"), model.encode(sentences, batch_size=1)
+    )
 
 
 def test_sentence_transformers_conventions(tiny, sentences):

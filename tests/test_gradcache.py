@@ -12,13 +12,23 @@ from lab.training.gradcache import RngState, cached_backward, split_chunks
 from lab.training.losses import info_nce
 
 QUERIES = [
-    "A man is playing a guitar.", "Stock markets fell on Monday.", "The cat sat on the mat.",
-    "Two dogs run in the park.", "Scientists found water ice on the Moon.", "The club signed a new striker.",
-    "It was raining in the park.", "The central bank raised interest rates.",
+    "A man is playing a guitar.",
+    "Stock markets fell on Monday.",
+    "The cat sat on the mat.",
+    "Two dogs run in the park.",
+    "Scientists found water ice on the Moon.",
+    "The club signed a new striker.",
+    "It was raining in the park.",
+    "The central bank raised interest rates.",
 ]
 POSITIVES = [
-    "Someone plays the guitar.", "Shares dropped sharply.", "A cat is sitting on a mat.", "Dogs are running.",
-    "Ice was discovered in lunar craters.", "A football team bought a forward.", "Rain fell on the park.",
+    "Someone plays the guitar.",
+    "Shares dropped sharply.",
+    "A cat is sitting on a mat.",
+    "Dogs are running.",
+    "Ice was discovered in lunar craters.",
+    "A football team bought a forward.",
+    "Rain fell on the park.",
     "Rates went up by half a point.",
 ]
 

@@ -37,8 +37,15 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
 
 
 def _collator(**overrides) -> MNTPCollator:
-    values = dict(mask_token_id=5, pad_token_id=3, vocab_size=500, special_ids=[0, 1, 2, 3], mask_probability=0.2,
-                  masking="bert", generator=torch.Generator().manual_seed(0))
+    values = dict(
+        mask_token_id=5,
+        pad_token_id=3,
+        vocab_size=500,
+        special_ids=[0, 1, 2, 3],
+        mask_probability=0.2,
+        masking="bert",
+        generator=torch.Generator().manual_seed(0),
+    )
     values.update(overrides)
     return MNTPCollator(**values)
 
@@ -80,15 +87,22 @@ def test_mntp_loss_equals_hand_computed_loss_on_a_tiny_model() -> None:
         logits = causal_lm(input_ids=inputs, attention_mask=attention).logits  # (2, 7, V)
         loss, correct, n = mntp_loss(logits, labels)
         # by hand: token (row, i) is predicted from logits[row, i-1]
-        terms = [-F.log_softmax(logits[0, 1], -1)[41], -F.log_softmax(logits[0, 5], -1)[45],
-                 -F.log_softmax(logits[1, 2], -1)[52]]
+        terms = [
+            -F.log_softmax(logits[0, 1], -1)[41],
+            -F.log_softmax(logits[0, 5], -1)[45],
+            -F.log_softmax(logits[1, 2], -1)[52],
+        ]
         hand = torch.stack(terms).mean()
         hits = sum(int(logits[r, i - 1].argmax() == t) for r, i, t in [(0, 2, 41), (0, 6, 45), (1, 3, 52)])
     assert n == 3 and int(correct) == hits
     assert torch.allclose(loss, hand, atol=1e-5)
     # the efficient path (LM head only on targeted positions) gives the same loss
-    batch = {"input_ids": inputs, "attention_mask": attention, "labels": labels,
-             "position_ids": torch.arange(7).expand(2, 7)}
+    batch = {
+        "input_ids": inputs,
+        "attention_mask": attention,
+        "labels": labels,
+        "position_ids": torch.arange(7).expand(2, 7),
+    }
     with torch.no_grad():
         fast_loss, fast_correct, fast_n = mntp_forward(causal_lm.model, causal_lm.lm_head, batch)
     assert torch.allclose(fast_loss, hand, atol=1e-5) and int(fast_correct) == hits and fast_n == 3
@@ -220,16 +234,48 @@ def test_new_mask_token_embedding_is_the_only_extra_trainable() -> None:
 # ---------------------------------------------------------------------------------------------- end-to-end runs
 
 
-def _run_cli(out: Path, *extra: str, wait: bool = True, steps: int = 8) -> subprocess.Popen | subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "lab", "train", "mntp", "--model", "tiny-llama", "--output_dir", str(out),
-               "--max_steps", str(steps), "--max_seq_length", "32", "--per_device_train_batch_size", "4",
-               "--max_documents", "12", "--save_steps", "2", "--save_total_limit", "10", "--logging_steps", "1",
-               "--eval_steps", "0", "--max_eval_sequences", "8", "--learning_rate", "5e-3", "--disable_tqdm",
-               "true", *extra]
+def _run_cli(
+    out: Path, *extra: str, wait: bool = True, steps: int = 8
+) -> subprocess.Popen | subprocess.CompletedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "lab",
+        "train",
+        "mntp",
+        "--model",
+        "tiny-llama",
+        "--output_dir",
+        str(out),
+        "--max_steps",
+        str(steps),
+        "--max_seq_length",
+        "32",
+        "--per_device_train_batch_size",
+        "4",
+        "--max_documents",
+        "12",
+        "--save_steps",
+        "2",
+        "--save_total_limit",
+        "10",
+        "--logging_steps",
+        "1",
+        "--eval_steps",
+        "0",
+        "--max_eval_sequences",
+        "8",
+        "--learning_rate",
+        "5e-3",
+        "--disable_tqdm",
+        "true",
+        *extra,
+    ]
     if wait:
         return subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-    return subprocess.Popen(command, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    return subprocess.Popen(
+        command, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
 
 
 def _adapter_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -238,51 +284,62 @@ def _adapter_weights(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path / "adapter_model.safetensors"))
 
 
-@pytest.mark.slow
-def test_resume_after_kill_matches_uninterrupted_run(tmp_path: Path) -> None:
-    straight = _run_cli(tmp_path / "straight")
-    assert straight.returncode == 0, straight.stderr[-2000:]
+STEPS = 6  # the resume test kills the run after its checkpoint at step 2
 
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One uninterrupted CLI run on a tiny model (shared by the resume and the loading tests)."""
+    out = tmp_path_factory.mktemp("mntp") / "straight"
+    result = _run_cli(out, steps=STEPS)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return out
+
+
+@pytest.mark.slow
+def test_resume_after_kill_matches_uninterrupted_run(straight_run: Path, tmp_path: Path) -> None:
     killed = tmp_path / "killed"
-    process = _run_cli(killed, wait=False)
+    process = _run_cli(killed, wait=False, steps=STEPS)
     deadline = time.time() + 240
-    while not (killed / "checkpoint-4" / "trainer_state.json").is_file():  # a checkpoint, mid-run
+    while not (killed / "checkpoint-2" / "trainer_state.json").is_file():  # a checkpoint, mid-run
         assert process.poll() is None, "the run ended before it could be killed"
         assert time.time() < deadline, "no checkpoint within 240 s"
-        time.sleep(0.2)
-    time.sleep(0.3)
+        time.sleep(0.1)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (killed / "adapter_model.safetensors").is_file(), "the run finished before the kill"
 
-    resumed = _run_cli(killed)
+    resumed = _run_cli(killed, steps=STEPS)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    a, b = json.loads((tmp_path / "straight" / "metrics.json").read_text()), json.loads((killed / "metrics.json").read_text())
-    assert b["resumed_from"] is not None and b["global_step"] == a["global_step"] == 8
+    a = json.loads((straight_run / "metrics.json").read_text())
+    b = json.loads((killed / "metrics.json").read_text())
+    assert b["resumed_from"] is not None and b["global_step"] == a["global_step"] == STEPS
     assert math.isclose(a["final_train_loss"], b["final_train_loss"], rel_tol=1e-5)
     assert math.isclose(a["eval_loss"], b["eval_loss"], rel_tol=1e-5)
-    wa, wb = _adapter_weights(tmp_path / "straight"), _adapter_weights(killed)
+    wa, wb = _adapter_weights(straight_run), _adapter_weights(killed)
     assert wa.keys() == wb.keys()
     for key in wa:
         assert torch.allclose(wa[key], wb[key], atol=1e-6), key
     # the metrics log of the resumed run holds each step once, in order, like the uninterrupted one
-    steps = [json.loads(line)["step"] for line in (killed / "metrics.jsonl").read_text().splitlines()
-             if "loss" in json.loads(line)]
-    assert steps == list(range(1, 9))
+    steps = [e["step"] for e in map(json.loads, (killed / "metrics.jsonl").read_text().splitlines()) if "loss" in e]
+    assert steps == list(range(1, STEPS + 1))
 
 
 @pytest.mark.slow
-def test_cli_output_dir_loads_with_llm2vec(tmp_path: Path) -> None:
+def test_cli_output_dir_loads_with_llm2vec(straight_run: Path) -> None:
     from lab.encoder import LLM2Vec
 
-    out = tmp_path / "run"
-    result = _run_cli(out, steps=4)
-    assert result.returncode == 0, result.stderr[-2000:]
-    for name in ("adapter_config.json", "adapter_model.safetensors", "run_config.json", "metrics.json",
-                 "metrics.jsonl"):
+    out = straight_run
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "run_config.json",
+        "metrics.json",
+        "metrics.jsonl",
+    ):
         assert (out / name).is_file(), name
     saved = json.loads((out / "run_config.json").read_text())
-    assert saved["max_steps"] == 4 and saved["mask_token"] == "_"
+    assert saved["max_steps"] == STEPS and saved["mask_token"] == "_"
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"eval_loss", "eval_accuracy", "final_train_loss", "final_train_accuracy"} <= set(metrics)
     keys = _adapter_weights(out).keys()
@@ -304,8 +361,9 @@ def test_short_real_run_on_smollm2_lowers_masked_token_loss() -> None:
     causal_lm, tokenizer = load_causal_lm(config)
     decoder = build_lora_model(causal_lm, config)
     mask_id = resolve_mask_token(tokenizer, config.mask_token)
-    collator = build_collator(tokenizer, config, mask_id, vocab_size=len(tokenizer),
-                              generator=torch.Generator().manual_seed(0))
+    collator = build_collator(
+        tokenizer, config, mask_id, vocab_size=len(tokenizer), generator=torch.Generator().manual_seed(0)
+    )
     sequences = tokenize_documents(load_documents("wiki-sample", max_documents=3), tokenizer, 32)
     batch = collator([{"input_ids": s} for s in sequences[:4]])
     optimizer = torch.optim.AdamW([p for p in decoder.parameters() if p.requires_grad], lr=1e-3)
@@ -324,3 +382,73 @@ def test_short_real_run_on_smollm2_lowers_masked_token_loss() -> None:
         optimizer.zero_grad()
     after = loss_now()
     assert math.isfinite(before) and after < before - 0.5, (before, after)
+
+
+# ---------------------------------------------------------------------------------------------- corpus
+
+
+def test_clean_wikitext_removes_markup() -> None:
+    from lab.data.corpus import clean_wikitext
+
+    markup = (
+        "{{Infobox person|name=Ada {{nested|x}}}}\n"
+        "'''Ada Lovelace''' (10 December 1815 – 27 November 1852)<ref name=a>A source.</ref> was an English "
+        "[[mathematician]] and [[Writer|writer]], chiefly known for her work on [[Charles Babbage]]'s "
+        "[[Analytical Engine|proposed mechanical computer]].<ref>Another.</ref> [[File:Ada.jpg|thumb|A portrait]]\n"
+        "{| class=wikitable\n|-\n| a table cell with many words in it || more |}\n"
+        "* a list item that is long enough to count as words\n"
+        "== See also ==\n"
+        "Charles Babbage was her friend and this line is under See also so it is dropped.\n"
+        "[[Category:Mathematicians]]"
+    )
+    text = clean_wikitext(markup)
+    assert text == (
+        "Ada Lovelace (10 December 1815 – 27 November 1852) was an English mathematician and writer, chiefly known "
+        "for her work on Charles Babbage's proposed mechanical computer."
+    )
+
+
+def test_local_corpora_and_chunking_never_cross_documents(tmp_path: Path) -> None:
+    from lab.data.corpus import load_documents, split_documents, tokenize_documents
+
+    txt = tmp_path / "docs.txt"
+    txt.write_text("The cat sat on the mat and looked at the dog.\n\nA dog ran in the park while it was raining.\n")
+    jsonl = tmp_path / "docs.jsonl"
+    jsonl.write_text('{"text": "Scientists found water ice."}\n{"text": "The football club signed a striker."}\n')
+    assert load_documents(str(txt)) == [
+        "The cat sat on the mat and looked at the dog.",
+        "A dog ran in the park while it was raining.",
+    ]
+    assert load_documents(str(jsonl), max_documents=1) == ["Scientists found water ice."]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"body": "x"}\n')
+    with pytest.raises(ValueError, match="bad.jsonl:1: expected a JSON object with a string 'text' field"):
+        load_documents(str(bad))
+    with pytest.raises(ValueError, match="hub is offline"):
+        load_documents("wikitext-103-raw-v1")
+
+    tokenizer = tiny_tokenizer()
+    docs = ["The cat sat on the mat. " * 6, "A dog ran in the park while it was raining. " * 3]
+    sequences = tokenize_documents(docs, tokenizer, max_seq_length=16, use_cache=False)
+    assert all(len(s) <= 16 for s in sequences)
+    per_doc = [tokenizer(d, add_special_tokens=False)["input_ids"] for d in docs]
+    # each sequence is one consecutive window of one document (a last window under 8 tokens is dropped)
+    expected = [ids[k : k + 16] for ids in per_doc for k in range(0, len(ids), 16) if len(ids[k : k + 16]) >= 8]
+    assert [s.tolist() for s in sequences] == expected and len(expected) >= 4
+    cached = tokenize_documents(docs, tokenizer, max_seq_length=16)
+    again = tokenize_documents(docs, tokenizer, max_seq_length=16)
+    assert [s.tolist() for s in cached] == [s.tolist() for s in again] == [s.tolist() for s in sequences]
+    train, held = split_documents([f"doc {i}" for i in range(20)], 0.1, seed=0)
+    assert len(held) == 2 and not set(train) & set(held) and len(train) == 18
+
+
+@pytest.mark.slow
+def test_offline_wiki_sample_is_clean_english() -> None:
+    from lab.data.corpus import load_documents
+
+    docs = load_documents("wiki-sample")
+    assert len(docs) > 80 and sum(len(d.split()) for d in docs) > 300_000
+    text = "\n".join(docs)
+    for markup in ("{{", "}}", "[[", "]]", "<ref", "'''", "|}"):
+        assert markup not in text, markup
+    assert docs[0].startswith("Anarchism\n\nAnarchism is a political philosophy")

@@ -15,8 +15,14 @@ from lab.data.conll import Sentence, parse_conll
 from lab.encoder import LLM2Vec
 from lab.probing import features as F
 from lab.probing.experiment import baselines, probe_features, run_experiment
-from lab.probing.future_token import TRIPLES_PATH, Triple, future_token_separation, load_triples, prefix_masks, \
-    prefix_states
+from lab.probing.future_token import (
+    TRIPLES_PATH,
+    Triple,
+    future_token_separation,
+    load_triples,
+    prefix_masks,
+    prefix_states,
+)
 from lab.probing.probe import ProbeConfig, entity_f1
 
 WORDS = [
@@ -41,8 +47,9 @@ def token_spans(tokenizer, words: list[str]) -> list[list[int]]:
     less a token that is only the separating space."""
     ids = tokenizer(" ".join(words))["input_ids"]
     counts = [len(tokenizer(" ".join(words[:i]))["input_ids"]) if i else 0 for i in range(len(words) + 1)]
-    spans = [[p for p in range(counts[i], counts[i + 1]) if tokenizer.decode([ids[p]]).strip()] for i in
-             range(len(words))]
+    spans = [
+        [p for p in range(counts[i], counts[i + 1]) if tokenizer.decode([ids[p]]).strip()] for i in range(len(words))
+    ]
     assert all(spans)
     return spans
 
@@ -69,7 +76,8 @@ def test_alignment_maps_every_token_back_to_its_word(tiny_uni):
         for i, word in enumerate(words):
             assert tiny_uni.tokenizer.decode(aligned.input_ids[aligned.token_word == i]).strip() == word
         assert [list(np.flatnonzero(aligned.token_word == i)) for i in range(len(words))] == [
-            list(span) for span in token_spans(tiny_uni.tokenizer, words)]
+            list(span) for span in token_spans(tiny_uni.tokenizer, words)
+        ]
     assert any(len(s) > 1 for s in token_spans(tiny_uni.tokenizer, WORDS[0]))  # multi-piece words are exercised
 
 
@@ -113,9 +121,17 @@ def test_cache_key_changes_with_everything_that_changes_features(tmp_path, monke
     monkeypatch.setitem(F.VARIANTS, "with-adapter", F.Variant(True, (str(adapter),), -1, "test"))
     base = F.FeatureConfig(model="tiny-llama", variant="bi", layers=(0, 2))
     key = F.feature_key(base, WORDS)
-    changes = [dict(model="tiny-qwen2"), dict(variant="uni"), dict(variant="with-adapter"), dict(shift=-1),
-               dict(word_pooling="first"), dict(max_length=64), dict(layers=(0, 3)), dict(layers=None),
-               dict(dtype="bfloat16")]
+    changes = [
+        dict(model="tiny-qwen2"),
+        dict(variant="uni"),
+        dict(variant="with-adapter"),
+        dict(shift=-1),
+        dict(word_pooling="first"),
+        dict(max_length=64),
+        dict(layers=(0, 3)),
+        dict(layers=None),
+        dict(dtype="bfloat16"),
+    ]
     keys = {F.feature_key(dataclasses.replace(base, **change), WORDS) for change in changes}
     assert key not in keys and len(keys) == len(changes)
     assert F.feature_key(dataclasses.replace(base, batch_size=3), WORDS) == key  # batching does not change features
@@ -166,8 +182,11 @@ def test_probe_on_random_features_scores_at_majority_and_on_signal_far_above():
     vocab = sorted({t for s in splits["train"] for t in s.pos})
     rng = np.random.default_rng(1)
     centres = rng.standard_normal((len(vocab), 32)) * 2.0
-    signal = {split: np.stack([centres[vocab.index(t)] for s in sents for t in s.pos]) + rng.standard_normal(
-        (sum(len(s.pos) for s in sents), 32)) for split, sents in splits.items()}
+    signal = {
+        split: np.stack([centres[vocab.index(t)] for s in sents for t in s.pos])
+        + rng.standard_normal((sum(len(s.pos) for s in sents), 32))
+        for split, sents in splits.items()
+    }
     assert probe_features(signal, splits, "pos", config)["accuracy"] > majority + 0.35
 
 
@@ -184,8 +203,14 @@ def test_real_features_beat_majority_on_conll_subset(tiny_uni):
     from lab.probing.experiment import load_splits
 
     splits = load_splits({"train": 300, "valid": 60, "test": 60})
-    rows, _ = run_experiment(splits, ["pos"], ["uni"], F.FeatureConfig(model="tiny-llama", layers=(0,)),
-                             ProbeConfig(steps=600, seeds=(0,)), encoder_factory=lambda c: tiny_uni)
+    rows, _ = run_experiment(
+        splits,
+        ["pos"],
+        ["uni"],
+        F.FeatureConfig(model="tiny-llama", layers=(0,)),
+        ProbeConfig(steps=600, seeds=(0,)),
+        encoder_factory=lambda c: tiny_uni,
+    )
     by = {r["variant"]: r for r in rows}
     assert abs(by["random-features"]["accuracy"] - by["majority"]["accuracy"]) < 0.06
     assert by["uni"]["accuracy"] > by["majority"]["accuracy"] + 0.2
@@ -211,12 +236,20 @@ def test_future_token_causal_is_exactly_zero_bidirectional_is_not(tiny_uni):
     assert bi.summary()["n_triples"] == 8
 
 
-def test_prefix_mask_rejects_a_prefix_that_merges_with_its_continuation(tiny_uni):
-    triple = Triple("The cat", "sat on the mat.", "lay on the rug.", "egory was wrong.")
+def test_prefix_mask_covers_the_prefix_and_rejects_disagreeing_tokenisations(tiny_uni):
+    triple = Triple("The cat", "sat on the mat.", "lay on the rug.", "ran off.")
     features = prefix_masks(tiny_uni, triple)
-    assert all(f["pool_mask"].sum() > 0 for f in features)
+    prefix_ids = tiny_uni.tokenizer("The cat")["input_ids"]
+    assert all(f["input_ids"][f["pool_mask"]].tolist() == prefix_ids for f in features)
+
+    class MergingTokenizer:  # a tokenizer whose last prefix piece depends on what follows
+        def __call__(self, texts, **kwargs):
+            ids = [[1, 2], [1, 3], [1, 2]]
+            return {"input_ids": ids, "offset_mapping": [[(0, 3), (4, 7)]] * 3}
+
+    stub = type("Stub", (), {"tokenizer": MergingTokenizer()})()
     with pytest.raises(ValueError, match="tokenises differently"):
-        prefix_masks(tiny_uni, Triple("The ca", "t sat.", "t lay.", "r drove."))
+        prefix_masks(stub, triple)
 
 
 def test_probe_command_writes_tables_and_skips_missing_adapters(tmp_path, capsys):
@@ -225,9 +258,29 @@ def test_probe_command_writes_tables_and_skips_missing_adapters(tmp_path, capsys
     from lab.cli import main
 
     out = tmp_path / "results"
-    code = main(["probe", "--model", "tiny-llama", "--task", "pos,ner", "--variants", "uni,bi,bi-mntp",
-                 "--layers", "0,3", "--max-sentences", "40,20,20", "--steps", "50", "--seeds", "0",
-                 "--output-dir", str(out)])
+    code = main(
+        [
+            "probe",
+            "--model",
+            "tiny-llama",
+            "--task",
+            "pos,ner",
+            "--variants",
+            "uni,bi,bi-mntp",
+            "--layers",
+            "0,3",
+            "--max-sentences",
+            "40,20,20",
+            "--steps",
+            "50",
+            "--seeds",
+            "0",
+            "--output-dir",
+            str(out),
+            "--analyses",
+            "2",
+        ]
+    )
     assert code == 0
     assert "skipping bi-mntp: adapters ['mntp']" in capsys.readouterr().out
     result = json.loads((out / "probe_results.json").read_text())
@@ -239,6 +292,22 @@ def test_probe_command_writes_tables_and_skips_missing_adapters(tmp_path, capsys
     for name in ("probe_results.csv", "probe_summary.csv", "probe_layers.html"):
         assert (out / name).stat().st_size > 0
     assert main(["probe", "--model", "tiny-llama", "--task", "lemma"]) == 2
+    analyses = json.loads((out / "analyses.json").read_text())
+    assert set(analyses["future_token"]) == {"uni", "bi"} and set(analyses["similarity"]) == {"base"}
+    assert analyses["future_token"]["uni"]["separation"] == 0.0
+    assert (out / "future_token.csv").is_file()
+
+
+def test_similarity_by_position_is_one_where_causal_and_bidirectional_must_agree(tiny_uni):
+    from lab.probing.analyses import similarity_by_position
+
+    text = "A dog ran in the park while it was raining."
+    n_tokens = len(tiny_uni.tokenizer(text)["input_ids"])
+    grid = similarity_by_position(tiny_uni, [text], max_positions=n_tokens + 4)  # (L+1, P)
+    np.testing.assert_allclose(grid[0, :n_tokens], 1.0, atol=1e-5)  # embeddings: no attention yet
+    assert grid[1, n_tokens - 1] == pytest.approx(1.0, abs=1e-5)  # layer 1, last token: it sees everything either way
+    assert grid[1, 0] < 0.999  # the first token sees the future only bidirectionally
+    assert np.isnan(grid[:, n_tokens:]).all()
 
 
 def test_hand_made_conll_round_trip_through_labels():

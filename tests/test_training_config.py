@@ -28,10 +28,24 @@ def test_every_field_has_help() -> None:
 
 def test_yaml_then_cli_overrides(tmp_path: Path) -> None:
     path = tmp_path / "run.yaml"
-    path.write_text("model: tiny-llama\nmax_steps: 50\nlearning_rate: 1.0e-4\nmasking: replace_all\n"
-                    "mask_probability: 0.8\n")
-    config = parse_config(MNTPConfig, ["--config", str(path), "--max_steps", "20", "--bf16", "false",
-                                       "--lora_target_modules", "q_proj,v_proj", "--gradient_checkpointing", "auto"])
+    path.write_text(
+        "model: tiny-llama\nmax_steps: 50\nlearning_rate: 1.0e-4\nmasking: replace_all\nmask_probability: 0.8\n"
+    )
+    config = parse_config(
+        MNTPConfig,
+        [
+            "--config",
+            str(path),
+            "--max_steps",
+            "20",
+            "--bf16",
+            "false",
+            "--lora_target_modules",
+            "q_proj,v_proj",
+            "--gradient_checkpointing",
+            "auto",
+        ],
+    )
     assert config.model == "tiny-llama" and config.max_steps == 20 and config.learning_rate == 1e-4
     assert config.masking == "replace_all" and config.mask_probability == 0.8
     assert config.bf16 is False and config.gradient_checkpointing is None

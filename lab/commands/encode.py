@@ -26,8 +26,13 @@ def load_model(args: argparse.Namespace):
     from lab.encoder import LLM2Vec
 
     return LLM2Vec.from_pretrained(
-        args.model, bidirectional=False if args.causal else None, pooling=args.pooling,
-        max_length=args.max_length, dtype=args.dtype, device=args.device, adapters=args.adapters,
+        args.model,
+        bidirectional=False if args.causal else None,
+        pooling=args.pooling,
+        max_length=args.max_length,
+        dtype=args.dtype,
+        device=args.device,
+        adapters=args.adapters,
     )
 
 
@@ -35,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     texts = [line.rstrip("\n") for line in Path(args.input).read_text(encoding="utf-8").splitlines()]
     texts = [t for t in texts if t.strip()]
     model = load_model(args)
-    embeddings = model.encode(texts, batch_size=args.batch_size, show_progress_bar=True,
-                              normalize_embeddings=args.normalize)
+    embeddings = model.encode(
+        texts, batch_size=args.batch_size, show_progress_bar=True, normalize_embeddings=args.normalize
+    )
     np.save(args.output, embeddings)
     print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {args.output}")
     return 0

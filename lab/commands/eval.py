@@ -17,7 +17,9 @@ def _split_list(value: str) -> list[str]:
     splits = [s.strip() for s in value.split(",") if s.strip()]
     bad = [s for s in splits if s not in SPLITS]
     if bad or not splits:
-        raise argparse.ArgumentTypeError(f"Unknown split(s) {bad or value!r}; expected a comma list of {', '.join(SPLITS)}.")
+        raise argparse.ArgumentTypeError(
+            f"Unknown split(s) {bad or value!r}; expected a comma list of {', '.join(SPLITS)}."
+        )
     return splits
 
 
@@ -45,11 +47,18 @@ def run(args: argparse.Namespace) -> int:
     model = load_model(args)
     results = evaluate(args, model)
     record = {
-        "task": args.task, "model": args.model, "adapters": list(args.adapters),
-        "bidirectional": model.config.bidirectional, "pooling": model.config.pooling,
-        "max_length": model.config.max_length, "dtype": str(next(model.model.parameters()).dtype),
-        "device": str(model.device), "host": platform.node(), "limit": getattr(args, "limit", None),
-        "seconds": round(time.perf_counter() - start, 1), "results": results,
+        "task": args.task,
+        "model": args.model,
+        "adapters": list(args.adapters),
+        "bidirectional": model.config.bidirectional,
+        "pooling": model.config.pooling,
+        "max_length": model.config.max_length,
+        "dtype": str(next(model.model.parameters()).dtype),
+        "device": str(model.device),
+        "host": platform.node(),
+        "limit": getattr(args, "limit", None),
+        "seconds": round(time.perf_counter() - start, 1),
+        "results": results,
     }
     text = json.dumps(record, indent=2) + "\n"
     if args.output:

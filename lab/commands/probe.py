@@ -24,7 +24,9 @@ def parse_layers(text: str) -> tuple[int, ...] | None:
             return tuple(range(*(int(p) for p in text.split(":"))))
         return tuple(int(p) for p in text.split(","))
     except ValueError as error:
-        raise ValueError(f"Bad --layers {text!r}; expected 'all', a list like 0,5,10 or a range like 0:31:3.") from error
+        raise ValueError(
+            f"Bad --layers {text!r}; expected 'all', a list like 0,5,10 or a range like 0:31:3."
+        ) from error
 
 
 def parse_limits(text: str | None) -> dict[str, int | None]:
@@ -57,46 +59,91 @@ def run(args: argparse.Namespace) -> int:
     runnable = [v for v in variants if not missing_adapters(v, args.model)]
     for v in variants:
         if v not in runnable:
-            print(f"skipping {v}: adapters {missing_adapters(v, args.model)} are not shipped for {args.model} "
-                  f"(train them, or put them in lab/adapters/{args.model}/)")
+            print(
+                f"skipping {v}: adapters {missing_adapters(v, args.model)} are not shipped for {args.model} "
+                f"(train them, or put them in lab/adapters/{args.model}/)"
+            )
     if not runnable:
         print("no variant can run; nothing to do")
         return 1
     limits = parse_limits(args.max_sentences)
     splits = load_splits(limits, source=args.data)
-    feature_config = FeatureConfig(model=args.model, layers=parse_layers(args.layers), word_pooling=args.word_pooling,
-                                   shift=args.shift, max_length=args.max_length, batch_size=args.batch_size,
-                                   dtype=args.dtype)
+    feature_config = FeatureConfig(
+        model=args.model,
+        layers=parse_layers(args.layers),
+        word_pooling=args.word_pooling,
+        shift=args.shift,
+        max_length=args.max_length,
+        batch_size=args.batch_size,
+        dtype=args.dtype,
+    )
     probe_config = ProbeConfig(steps=args.steps, seeds=tuple(int(s) for s in args.seeds.split(",")))
     start = time.perf_counter()
     rows, skipped = run_experiment(splits, tasks, runnable, feature_config, probe_config)
-    settings = {"model": args.model, "tasks": tasks, "variants": runnable, "data": args.data,
-                "sentences": {s: len(splits[s]) for s in SPLITS},
-                "words": {s: sum(len(x.words) for x in splits[s]) for s in SPLITS},
-                "features": asdict(feature_config), "probe": asdict(probe_config),
-                "seconds": round(time.perf_counter() - start, 1)}
-    paths = write_results(rows, args.output_dir, settings, skipped + [f"{v}: adapters missing" for v in variants
-                                                                       if v not in runnable])
+    settings = {
+        "model": args.model,
+        "tasks": tasks,
+        "variants": runnable,
+        "data": args.data,
+        "sentences": {s: len(splits[s]) for s in SPLITS},
+        "words": {s: sum(len(x.words) for x in splits[s]) for s in SPLITS},
+        "features": asdict(feature_config),
+        "probe": asdict(probe_config),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    paths = write_results(
+        rows, args.output_dir, settings, skipped + [f"{v}: adapters missing" for v in variants if v not in runnable]
+    )
     print(json.dumps(json.loads(paths["json"].read_text())["summary"], indent=1))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
+    if args.analyses:
+        run_section4(args, runnable, splits)
     return 0
+
+
+def run_section4(args: argparse.Namespace, variants: list[str], splits: dict) -> None:
+    """The future-token test per variant and causal-vs-bidirectional similarity on the first test sentences."""
+    from lab.probing.analyses import run_analyses, write_analyses
+
+    texts = [" ".join(s.words) for s in splits["test"][: args.analyses]]
+    result = run_analyses(args.model, variants, texts)
+    for variant, r in result["future_token"].items():
+        print(
+            f"future-token {variant}: separation {r['separation']:+.4f}, similar wins {r['win_rate']:.0%} "
+            f"of {r['n_triples']} triples (layer {r['layer']})"
+        )
+    print("wrote " + ", ".join(str(p) for p in write_analyses(result, args.output_dir)))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("probe", help=__doc__.split(": ", 1)[1])
     parser.add_argument("--task", default="all", help="pos | chunk | ner | all, or a comma list")
     parser.add_argument("--model", default="smollm2-135m", help="short name, local folder or hub id")
-    parser.add_argument("--variants", default="uni,bi,bi-mntp,bi-mntp-simcse", help=f"comma list of {', '.join(VARIANTS)}")
+    parser.add_argument(
+        "--variants", default="uni,bi,bi-mntp,bi-mntp-simcse", help=f"comma list of {', '.join(VARIANTS)}"
+    )
     parser.add_argument("--layers", default="all", help="all | 0,5,10 | 0:31:3 (hidden-state indices, 0 = embeddings)")
     parser.add_argument("--max-sentences", default=None, help="N, or TRAIN,VALID,TEST (first sentences of each split)")
     parser.add_argument("--data", default="auto", help="auto | package | hf | a folder with {train,valid,test}.txt")
     parser.add_argument("--word-pooling", choices=WORD_POOLINGS, default="mean")
-    parser.add_argument("--shift", type=int, choices=(0, -1), default=None,
-                        help="sub-token shift (default: -1 for MNTP-trained variants, 0 otherwise)")
+    parser.add_argument(
+        "--shift",
+        type=int,
+        choices=(0, -1),
+        default=None,
+        help="sub-token shift (default: -1 for MNTP-trained variants, 0 otherwise)",
+    )
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=16, help="sentences per forward pass")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--steps", type=int, default=1500, help="probe training steps (paper: 1500)")
     parser.add_argument("--seeds", default="0,1,2", help="one probe per seed")
+    parser.add_argument(
+        "--analyses",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run the future-token test and causal-vs-bidirectional similarity on N test sentences",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("results/probing"))
     parser.set_defaults(func=run)

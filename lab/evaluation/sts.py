@@ -36,8 +36,9 @@ def cosine_scores(model, pairs: Sequence[STSPair], batch_size: int = 32, show_pr
     """Cosine similarity of each pair's two embeddings -> (n,)."""
     texts = sorted({p.sentence1 for p in pairs} | {p.sentence2 for p in pairs})
     index = {t: i for i, t in enumerate(texts)}
-    emb = model.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar,
-                       normalize_embeddings=True)  # (U, C) unit rows
+    emb = model.encode(
+        texts, batch_size=batch_size, show_progress_bar=show_progress_bar, normalize_embeddings=True
+    )  # (U, C) unit rows
     a = emb[[index[p.sentence1] for p in pairs]]  # (n, C)
     b = emb[[index[p.sentence2] for p in pairs]]  # (n, C)
     return (a * b).sum(axis=1)  # (n,)
@@ -58,12 +59,23 @@ def evaluate_pairs(model, pairs: Sequence[STSPair], batch_size: int = 32, show_p
     return STSResult(spearman, pearson, len(pairs), round(time.perf_counter() - start, 1))
 
 
-def evaluate_stsb(model, splits: Sequence[str] = ("dev", "test"), limit: int | None = None, batch_size: int = 32,
-                  show_progress_bar: bool = False) -> dict[str, STSResult]:
+def evaluate_stsb(
+    model,
+    splits: Sequence[str] = ("dev", "test"),
+    limit: int | None = None,
+    batch_size: int = 32,
+    show_progress_bar: bool = False,
+) -> dict[str, STSResult]:
     """STS-B Spearman/Pearson for each split; ``limit`` uses the first ``limit`` pairs (quick checks only)."""
     results = {}
     for split in splits:
         results[split] = evaluate_pairs(model, load_stsb(split, limit), batch_size, show_progress_bar)
-        logger.info("STS-B %s: Spearman %.4f, Pearson %.4f (%d pairs, %.0fs)", split, results[split].spearman,
-                    results[split].pearson, results[split].pairs, results[split].seconds)
+        logger.info(
+            "STS-B %s: Spearman %.4f, Pearson %.4f (%d pairs, %.0fs)",
+            split,
+            results[split].spearman,
+            results[split].pearson,
+            results[split].pairs,
+            results[split].seconds,
+        )
     return results

@@ -55,13 +55,19 @@ def select(engine: Engine, labels: Sequence[str] | None) -> Selection:
 
 
 def embed_all(
-    engine: Engine, variants: Sequence[Variant], texts: Sequence[str], pooling: str | None, instruction: str = "",
-    progress: Progress = _no_progress, span: tuple[float, float] = (0.0, 1.0),
+    engine: Engine,
+    variants: Sequence[Variant],
+    texts: Sequence[str],
+    pooling: str | None,
+    instruction: str = "",
+    progress: Progress = _no_progress,
+    span: tuple[float, float] = (0.0, 1.0),
 ) -> dict[str, np.ndarray]:
     """Embeddings (n, d) of ``texts`` for every variant, reporting progress within ``span`` of the bar."""
     out = {}
     low, high = span
     for position, variant in enumerate(variants):
+
         def report(done: int, total: int, position: int = position, variant: Variant = variant) -> None:
             fraction = (position + done / max(total, 1)) / len(variants)
             progress(low + (high - low) * fraction, f"{variant.label}: embedding {done}/{total} new texts")
@@ -73,10 +79,17 @@ def embed_all(
 
 
 def run_search(
-    engine: Engine, corpus_box: str, query: str, instruction: str, labels: Sequence[str], pooling: str | None,
-    k: int, progress: Progress = _no_progress,
-) -> tuple[dict[str, list[Hit]], dict[str, str]]:
-    """Top-``k`` corpus texts for the query, per variant -> (label -> hits, label -> note for unavailable ones)."""
+    engine: Engine,
+    corpus_box: str,
+    query: str,
+    instruction: str,
+    labels: Sequence[str],
+    pooling: str | None,
+    k: int,
+    progress: Progress = _no_progress,
+) -> tuple[dict[str, list[Hit]], dict[str, str], int]:
+    """Top-``k`` corpus texts for the query, per variant -> (label -> hits, label -> note for unavailable ones,
+    corpus size)."""
     query = check_text(query, "The query")
     instruction = (instruction or "").strip()
     if len(instruction) > 500:
@@ -91,11 +104,15 @@ def run_search(
         label: hits(query_vectors[label][0], corpus_vectors[label], corpus.texts, corpus.labels, int(k))
         for label in corpus_vectors
     }
-    return results, selection.notes
+    return results, selection.notes, len(corpus)
 
 
 def run_projection(
-    engine: Engine, corpus_box: str, labels: Sequence[str], pooling: str | None, method: str,
+    engine: Engine,
+    corpus_box: str,
+    labels: Sequence[str],
+    pooling: str | None,
+    method: str,
     progress: Progress = _no_progress,
 ) -> tuple[go.Figure, dict[str, str]]:
     """A 2-D map of the corpus per variant -> (figure, label -> note for unavailable ones)."""
@@ -110,7 +127,11 @@ def run_projection(
 
 
 def run_pair(
-    engine: Engine, first: str, second: str, labels: Sequence[str], pooling: str | None,
+    engine: Engine,
+    first: str,
+    second: str,
+    labels: Sequence[str],
+    pooling: str | None,
     progress: Progress = _no_progress,
 ) -> tuple[dict[str, float], go.Figure | None, dict[str, str]]:
     """Cosine of two texts per variant and the per-layer causal-vs-bidirectional curve per set of decoder weights."""
@@ -147,8 +168,9 @@ def custom_variant(name: str, bidirectional: bool, pooling: str) -> Variant:
 
         resolve_model_path(name)  # raises the readable "Unknown model ..." error when offline
     mode = "bi" if bidirectional else "causal"
-    return Variant(f"{name} ({mode}, {pooling})", name, bidirectional=bidirectional, pooling=pooling,
-                   note="loaded from the page")
+    return Variant(
+        f"{name} ({mode}, {pooling})", name, bidirectional=bidirectional, pooling=pooling, note="loaded from the page"
+    )
 
 
 def cosines_html(cosines: dict[str, float], notes: dict[str, str]) -> str:
@@ -159,7 +181,8 @@ def cosines_html(cosines: dict[str, float], notes: dict[str, str]) -> str:
         for label, value in cosines.items()
     )
     extra = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>" for k, v in notes.items())
-    return f'<table class="lab-pair"><thead><tr><th>variant</th><th>cosine</th></tr></thead><tbody>{rows}{extra}</tbody></table>'
+    head = "<thead><tr><th>variant</th><th>cosine</th></tr></thead>"
+    return f'<table class="lab-pair">{head}<tbody>{rows}{extra}</tbody></table>'
 
 
 def variants_markdown(engine: Engine) -> str:
@@ -169,6 +192,7 @@ def variants_markdown(engine: Engine) -> str:
         v = engine.variant(label)
         status = f"unavailable: {reason}" if reason else ("loaded" if engine.is_loaded(v) else "loads on first use")
         attention = "bidirectional" if v.bidirectional else "causal"
-        lines.append(f"| **{label}** | {v.model} | {attention} | {v.pooling} | {' + '.join(v.adapters) or '-'} "
-                     f"| {status} |")
+        lines.append(
+            f"| **{label}** | {v.model} | {attention} | {v.pooling} | {' + '.join(v.adapters) or '-'} | {status} |"
+        )
     return "\n".join(lines)

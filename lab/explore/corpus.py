@@ -59,7 +59,7 @@ def validate(corpus: Corpus, min_texts: int = 1) -> Corpus:
     """Enforce the caps: at least ``min_texts``, at most ``MAX_TEXTS`` texts, each at most ``MAX_CHARS`` long."""
     if len(corpus) < min_texts:
         if not corpus.texts:
-            raise CorpusError("The corpus is empty: type or paste texts (one a line), upload a file or load an example.")
+            raise CorpusError("The corpus is empty: type or paste texts (one a line), upload a file or load one.")
         raise CorpusError(f"This needs at least {min_texts} texts; the corpus has {len(corpus)}.")
     if len(corpus) > MAX_TEXTS:
         raise CorpusError(f"The corpus has {len(corpus):,} texts; the limit is {MAX_TEXTS:,}. Remove some lines.")
@@ -117,7 +117,7 @@ def _read_csv(content: str, source: str) -> Corpus:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(content), dialect=dialect)
     if not reader.fieldnames:
-        raise CorpusError(f"{source}: the CSV has no header row; the first row must name the columns (e.g. text,label).")
+        raise CorpusError(f"{source}: the CSV has no header; its first row must name the columns (e.g. text,label).")
     try:
         records = [{k: v for k, v in row.items() if k is not None} for row in reader]
     except csv.Error as error:
@@ -137,8 +137,10 @@ def _read_jsonl(content: str, source: str) -> Corpus:
         if isinstance(record, str):
             record = {"text": record}
         if not isinstance(record, dict):
-            raise CorpusError(f"{source}: line {number} is a {type(record).__name__}; expected an object like "
-                              '{"text": "...", "label": "..."}.')
+            raise CorpusError(
+                f"{source}: line {number} is a {type(record).__name__}; expected an object like "
+                '{"text": "...", "label": "..."}.'
+            )
         records.append(record)
     return _from_records(records, source)
 
@@ -148,8 +150,9 @@ def read_upload(path: str | Path) -> Corpus:
     path = Path(path)
     name = path.name
     if path.suffix.lower() not in UPLOAD_SUFFIXES:
-        raise CorpusError(f"{name}: unsupported file type {path.suffix or '(none)'!r}; "
-                          f"expected one of {', '.join(UPLOAD_SUFFIXES)}.")
+        raise CorpusError(
+            f"{name}: unsupported file type {path.suffix or '(none)'!r}; expected one of {', '.join(UPLOAD_SUFFIXES)}."
+        )
     if path.stat().st_size > MAX_UPLOAD_BYTES:
         raise CorpusError(f"{name} is {path.stat().st_size:,} bytes; the limit is {MAX_UPLOAD_BYTES:,}.")
     try:

@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from lab.encoder import LLM2Vec
+from lab.explore.sentence_encoder import MeanPoolingEncoder
 from lab.explore.variants import Variant, unavailable_reason
 
 logger = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class Engine:
         """Whether the variant's model is in memory."""
         return variant.model_key in self._models
 
-    def model(self, variant: Variant) -> LLM2Vec:
+    def model(self, variant: Variant) -> LLM2Vec | MeanPoolingEncoder:
         """The loaded model of a variant (loading it the first time); ``ValueError`` says why it cannot load."""
         key = variant.model_key
         if key in self._models:
@@ -91,21 +92,28 @@ class Engine:
             if key not in self._models:
                 logger.info("Loading %s (%s)", variant.label, variant.model)
                 try:
-                    model = LLM2Vec.from_pretrained(
-                        variant.model, bidirectional=variant.bidirectional, pooling=variant.pooling,
-                        max_length=variant.max_length, device=self.device, adapters=list(variant.adapters),
-                    )
+                    if variant.encoder_only:
+                        model = MeanPoolingEncoder.from_pretrained(variant.model, variant.max_length, self.device)
+                    else:
+                        model = LLM2Vec.from_pretrained(
+                            variant.model,
+                            bidirectional=variant.bidirectional,
+                            pooling=variant.pooling,
+                            max_length=variant.max_length,
+                            device=self.device,
+                            adapters=list(variant.adapters),
+                        )
                 except Exception as error:  # any loader failure becomes one readable line for the page
                     raise ValueError(f"Could not load {variant.model!r}: {type(error).__name__}: {error}") from error
                 self._model_locks[key] = threading.Lock()
                 self._models[key] = model
         return self._models[key]
 
-    def encoder(self, variant: Variant, pooling: str | None = None) -> LLM2Vec:
+    def encoder(self, variant: Variant, pooling: str | None = None) -> LLM2Vec | MeanPoolingEncoder:
         """The variant's model with the pooling the page asks for (a light wrapper sharing weights and tokenizer)."""
         model = self.model(variant)
         mode = variant.effective_pooling(pooling)
-        if mode == model.config.pooling:
+        if variant.encoder_only or mode == model.config.pooling:
             return model
         return LLM2Vec(model.model, model.tokenizer, replace(model.config, pooling=mode))
 
@@ -144,7 +152,7 @@ class Engine:
                 chunk = missing[start : start + CHUNK]
                 inputs = [(instruction, t) for t in chunk] if instruction else chunk
                 with lock:
-                    vectors = encoder.encode(inputs, batch_size=16, normalize_embeddings=True)  # (c, d)
+                    vectors = encoder.encode(inputs, batch_size=16, show_progress_bar=False, normalize_embeddings=True)
                 found.update(zip(chunk, vectors))
                 self._store([(*key, t) for t in chunk], vectors)
                 if progress is not None:

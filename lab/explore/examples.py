@@ -67,7 +67,7 @@ def _conll_documents(path: Path) -> list[list[str]]:
 
 
 def _detokenize(sentence: str) -> str:
-    """Undo CoNLL's tokenisation where it is unambiguous: ``world 's costliest ( $ 23 ) .`` -> ``world's costliest ($23).``"""
+    """Undo CoNLL's tokenisation where it is unambiguous: ``world 's best ( $ 23 ) .`` -> ``world's best ($23).``"""
     sentence = re.sub(r" ([.,;:!?%)\]]|'s|n't|'re|'ve|'ll|'d|'m)(?=\s|$)", r"\1", sentence)
     return re.sub(r"([($\[]) ", r"\1", sentence)
 

@@ -28,7 +28,7 @@ class UmapWarmUp:
         self.error: str | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> "UmapWarmUp":
+    def start(self) -> UmapWarmUp:
         """Start the warm-up thread (once)."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="umap-warm-up", daemon=True)
@@ -63,12 +63,18 @@ def project(embeddings: np.ndarray, method: str, seed: int = 0) -> np.ndarray:
 
         perplexity = min(30.0, (n - 1) / 3)  # t-SNE requires perplexity < n
         method_ = "exact" if n <= EXACT_TSNE_MAX else "barnes_hut"  # exact is O(n^2) but much faster for small n
-        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=500,
-                    method=method_).fit_transform(data)
+        return TSNE(
+            n_components=2, perplexity=perplexity, init="pca", random_state=seed, max_iter=500, method=method_
+        ).fit_transform(data)
     import umap
 
-    reducer = umap.UMAP(n_neighbors=min(15, n - 1), metric="cosine", random_state=seed, n_jobs=1,
-                        init="spectral" if n > 10 else "random")
+    reducer = umap.UMAP(
+        n_neighbors=min(15, n - 1),
+        metric="cosine",
+        random_state=seed,
+        n_jobs=1,
+        init="spectral" if n > 10 else "random",
+    )
     return reducer.fit_transform(data)
 
 
@@ -82,8 +88,9 @@ def scatter_figure(points: dict[str, np.ndarray], texts: list[str], labels: list
     names = list(points)
     cols = min(COLUMNS, max(1, len(names)))
     rows = math.ceil(len(names) / cols)
-    figure = make_subplots(rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.04,
-                           vertical_spacing=0.12 if rows > 1 else 0.0)
+    figure = make_subplots(
+        rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.04, vertical_spacing=0.12 if rows > 1 else 0.0
+    )
     groups = list(dict.fromkeys(labels)) if labels else [""]
     colour = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
     hover = [_hover(t, labels[i] if labels else "") for i, t in enumerate(texts)]
@@ -92,18 +99,28 @@ def scatter_figure(points: dict[str, np.ndarray], texts: list[str], labels: list
         for group in groups:
             index = [i for i in range(len(texts)) if not labels or labels[i] == group]
             figure.add_trace(
-                go.Scattergl(
-                    x=xy[index, 0], y=xy[index, 1], mode="markers", name=group or "texts", legendgroup=group,
-                    showlegend=position == 0 and bool(labels), marker=dict(size=7, color=colour[group], opacity=0.8),
-                    customdata=[hover[i] for i in index], hovertemplate="%{customdata}<extra></extra>",
+                go.Scatter(
+                    x=xy[index, 0],
+                    y=xy[index, 1],
+                    mode="markers",
+                    name=group or "texts",
+                    legendgroup=group,
+                    showlegend=position == 0 and bool(labels),
+                    marker=dict(size=7, color=colour[group], opacity=0.8),
+                    customdata=[hover[i] for i in index],
+                    hovertemplate="%{customdata}<extra></extra>",
                 ),
-                row=position // cols + 1, col=position % cols + 1,
+                row=position // cols + 1,
+                col=position % cols + 1,
             )
     figure.update_xaxes(showticklabels=False, zeroline=False)
     figure.update_yaxes(showticklabels=False, zeroline=False)
     figure.update_layout(
-        height=380 * rows, margin=dict(l=10, r=10, t=50, b=10), template="plotly_white",
-        title=dict(text=f"{method} of {len(texts)} texts", x=0.01), legend=dict(title="label", itemsizing="constant"),
+        height=380 * rows,
+        margin=dict(l=10, r=10, t=50, b=10),
+        template="plotly_white",
+        title=dict(text=f"{method} of {len(texts)} texts", x=0.01),
+        legend=dict(title="label", itemsizing="constant"),
     )
     return figure
 
@@ -112,12 +129,22 @@ def layerwise_figure(curves: dict[str, np.ndarray]) -> go.Figure:
     """Per-layer cos(causal, bidirectional) hidden states, one line per set of weights."""
     figure = go.Figure()
     for i, (name, values) in enumerate(curves.items()):
-        figure.add_trace(go.Scatter(x=list(range(len(values))), y=values, mode="lines+markers", name=name,
-                                    line=dict(color=PALETTE[i % len(PALETTE)])))
+        figure.add_trace(
+            go.Scatter(
+                x=list(range(len(values))),
+                y=values,
+                mode="lines+markers",
+                name=name,
+                line=dict(color=PALETTE[i % len(PALETTE)]),
+            )
+        )
     figure.update_layout(
-        template="plotly_white", height=360, margin=dict(l=10, r=10, t=50, b=10),
+        template="plotly_white",
+        height=360,
+        margin=dict(l=10, r=10, t=50, b=10),
         title=dict(text="How much removing the causal mask changes each layer", x=0.01),
-        xaxis_title="layer (0 = embeddings)", yaxis_title="mean cos(causal, bidirectional) over tokens",
+        xaxis_title="layer (0 = embeddings)",
+        yaxis_title="mean cos(causal, bidirectional) over tokens",
         yaxis=dict(range=[min(0.0, *(float(np.min(v)) for v in curves.values())) if curves else 0.0, 1.02]),
         legend=dict(orientation="h", y=-0.25),
     )

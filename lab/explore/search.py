@@ -36,8 +36,10 @@ def top_k(query: np.ndarray, corpus: np.ndarray, k: int) -> tuple[np.ndarray, np
 def hits(query: np.ndarray, corpus: np.ndarray, texts: list[str], labels: list[str] | None, k: int) -> list[Hit]:
     """``top_k`` as ``Hit`` rows."""
     order, scores = top_k(query, corpus, k)
-    return [Hit(rank + 1, int(i), float(s), texts[i], labels[i] if labels else "")
-            for rank, (i, s) in enumerate(zip(order, scores))]
+    return [
+        Hit(rank + 1, int(i), float(s), texts[i], labels[i] if labels else "")
+        for rank, (i, s) in enumerate(zip(order, scores))
+    ]
 
 
 def _bar(score: float) -> str:
@@ -65,11 +67,12 @@ def results_html(results: dict[str, list[Hit]], notes: dict[str, str] | None = N
         )
         cards.append(
             f'<div class="lab-card" data-variant="{html.escape(variant)}"><h4>{html.escape(variant)}</h4>'
-            f'<table><thead><tr><th>#</th><th>cosine</th><th>text</th></tr></thead><tbody>{body}</tbody></table></div>'
+            f"<table><thead><tr><th>#</th><th>cosine</th><th>text</th></tr></thead><tbody>{body}</tbody></table></div>"
         )
     for variant, note in (notes or {}).items():
-        cards.append(f'<div class="lab-card lab-off" data-variant="{html.escape(variant)}"><h4>{html.escape(variant)}'
-                     f"</h4><p>{html.escape(note)}</p></div>")
-    legend = ('<p class="lab-legend">Highlighted rows were found by only one variant.</p>'
-              if len(results) > 1 else "")
+        cards.append(
+            f'<div class="lab-card lab-off" data-variant="{html.escape(variant)}"><h4>{html.escape(variant)}'
+            f"</h4><p>{html.escape(note)}</p></div>"
+        )
+    legend = '<p class="lab-legend">Highlighted rows were found by only one variant.</p>' if len(results) > 1 else ""
     return f'<div class="lab-results">{"".join(cards)}</div>{legend}'

@@ -58,14 +58,28 @@ MINILM = "all-minilm-l6-v2"
 def default_variants(base: str = BASE_MODEL) -> list[Variant]:
     """The paper's ladder on ``base`` (Uni, Bi, Bi+MNTP, LLM2Vec) and the MiniLM baseline."""
     return [
-        Variant("Uni (causal, weighted mean)", base, bidirectional=False, pooling="weighted_mean",
-                note="the decoder as it ships: causal attention, later tokens weigh more"),
+        Variant(
+            "Uni (causal, weighted mean)",
+            base,
+            bidirectional=False,
+            pooling="weighted_mean",
+            note="the decoder as it ships: causal attention, later tokens weigh more",
+        ),
         Variant("Bi (no training)", base, note="causal mask removed, nothing trained"),
         Variant("Bi+MNTP", base, adapters=("mntp",), note="bidirectional + masked next-token prediction"),
-        Variant("LLM2Vec (Bi+MNTP+SimCSE)", base, adapters=("mntp", "mntp-simcse"),
-                note="+ unsupervised contrastive training: the full recipe"),
-        Variant("MiniLM", MINILM, max_length=256, encoder_only=True,
-                note="all-MiniLM-L6-v2, a trained sentence encoder (mean pooling)"),
+        Variant(
+            "LLM2Vec (Bi+MNTP+SimCSE)",
+            base,
+            adapters=("mntp", "mntp-simcse"),
+            note="+ unsupervised contrastive training: the full recipe",
+        ),
+        Variant(
+            "MiniLM",
+            MINILM,
+            max_length=256,
+            encoder_only=True,
+            note="all-MiniLM-L6-v2, a trained sentence encoder (mean pooling)",
+        ),
     ]
 
 
@@ -93,8 +107,10 @@ def unavailable_reason(variant: Variant) -> str | None:
     if variant.adapters:
         missing = [a for a in variant.adapters if not _adapter_exists(a, variant.model)]
         if missing:
-            return (f"adapter {', '.join(missing)} for {variant.model} is not trained yet "
-                    f"(expected in lab/{SHIPPED_DIR.name}/{variant.model}/{missing[0]}/)")
+            return (
+                f"adapter {', '.join(missing)} for {variant.model} is not trained yet "
+                f"(expected in lab/{SHIPPED_DIR.name}/{variant.model}/{missing[0]}/)"
+            )
     if variant.model in PACKAGED_MODELS:
         try:
             package_dir(variant.model)

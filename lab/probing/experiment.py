@@ -61,8 +61,9 @@ def score(pred: np.ndarray, gold: np.ndarray, task: str, vocabulary: list[str], 
     return out
 
 
-def probe_features(features: dict[str, np.ndarray], splits: dict[str, list[Sentence]], task: str,
-                   config: ProbeConfig) -> dict:
+def probe_features(
+    features: dict[str, np.ndarray], splits: dict[str, list[Sentence]], task: str, config: ProbeConfig
+) -> dict:
     """Train one probe per seed on ``features[split]`` (n_words, C) and score it on test; means and stds."""
     vocabulary = label_vocabulary(splits, task)
     y = {split: torch.as_tensor(label_indices(splits[split], task, vocabulary)) for split in SPLITS}
@@ -98,12 +99,20 @@ def baselines(splits: dict[str, list[Sentence]], task: str, config: ProbeConfig,
     y_test = label_indices(splits["test"], task, vocabulary)
     lengths = [len(s.words) for s in splits["test"]]
     majority = score(np.full_like(y_test, majority_label(y_train)), y_test, task, vocabulary, lengths)
-    rows = [{"task": task, "variant": "majority", "layer": None, **majority, "majority_label": vocabulary[
-        majority_label(y_train)]}]
+    rows = [
+        {
+            "task": task,
+            "variant": "majority",
+            "layer": None,
+            **majority,
+            "majority_label": vocabulary[majority_label(y_train)],
+        }
+    ]
     counts = {split: sum(len(s.words) for s in splits[split]) for split in SPLITS}
     noise = {split: random_features(counts[split], dim, seed=100 + i) for i, split in enumerate(SPLITS)}
-    rows.append({"task": task, "variant": "random-features", "layer": None, **probe_features(noise, splits, task,
-                                                                                             config)})
+    rows.append(
+        {"task": task, "variant": "random-features", "layer": None, **probe_features(noise, splits, task, config)}
+    )
     return rows
 
 
@@ -134,15 +143,25 @@ def run_experiment(
             logger.warning(reason)
             skipped.append(reason)
             continue
-        sets = {split: extract_features([s.words for s in splits[split]], config, encoder_factory, cache_root)
-                for split in SPLITS}
+        sets = {
+            split: extract_features([s.words for s in splits[split]], config, encoder_factory, cache_root)
+            for split in SPLITS
+        }
         dim = sets["train"].meta["hidden_size"]
         for layer in sets["train"].layers:
             features = {split: sets[split].layer(layer) for split in SPLITS}
             for task in tasks:
                 result = probe_features(features, splits, task, probe_config)
-                rows.append({"task": task, "variant": variant, "layer": layer, "shift": config.resolved_shift,
-                             "word_pooling": config.word_pooling, **result})
+                rows.append(
+                    {
+                        "task": task,
+                        "variant": variant,
+                        "layer": layer,
+                        "shift": config.resolved_shift,
+                        "word_pooling": config.word_pooling,
+                        **result,
+                    }
+                )
                 logger.info("%s %s layer %d: test accuracy %.4f", task, variant, layer, result["accuracy"])
     if dim is not None:
         for task in tasks:
@@ -161,14 +180,32 @@ def summary_table(rows: list[dict]) -> list[dict]:
                 continue
             best = max(mine, key=lambda r: r["valid_accuracy"])
             last = max(mine, key=lambda r: r["layer"])
-            out.append({"task": task, "variant": variant, "best_layer": best["layer"],
-                        "best_accuracy": best["accuracy"], "best_f1": best.get("f1"), "last_layer": last["layer"],
-                        "last_accuracy": last["accuracy"], "last_f1": last.get("f1")})
+            out.append(
+                {
+                    "task": task,
+                    "variant": variant,
+                    "best_layer": best["layer"],
+                    "best_accuracy": best["accuracy"],
+                    "best_f1": best.get("f1"),
+                    "last_layer": last["layer"],
+                    "last_accuracy": last["accuracy"],
+                    "last_f1": last.get("f1"),
+                }
+            )
         for r in rows:
             if r["task"] == task and r["layer"] is None:
-                out.append({"task": task, "variant": r["variant"], "best_layer": None, "best_accuracy": r["accuracy"],
-                            "best_f1": r.get("f1"), "last_layer": None, "last_accuracy": r["accuracy"],
-                            "last_f1": r.get("f1")})
+                out.append(
+                    {
+                        "task": task,
+                        "variant": r["variant"],
+                        "best_layer": None,
+                        "best_accuracy": r["accuracy"],
+                        "best_f1": r.get("f1"),
+                        "last_layer": None,
+                        "last_accuracy": r["accuracy"],
+                        "last_f1": r.get("f1"),
+                    }
+                )
     return out
 
 
@@ -183,25 +220,42 @@ def layer_figure(rows: list[dict]):
     for col, task in enumerate(tasks, start=1):
         mine = [r for r in rows if r["task"] == task]
         for variant in dict.fromkeys(r["variant"] for r in mine if r["layer"] is not None):
-            points = sorted((r for r in mine if r["variant"] == variant and r["layer"] is not None),
-                            key=lambda r: r["layer"])
-            figure.add_trace(go.Scatter(
-                x=[r["layer"] for r in points], y=[r["accuracy"] for r in points], mode="lines+markers",
-                name=variant, legendgroup=variant, showlegend=col == 1, line={"color": colours.get(variant)},
-                error_y={"type": "data", "array": [r.get("accuracy_std", 0.0) for r in points], "visible": True},
-            ), row=1, col=col)
+            points = sorted(
+                (r for r in mine if r["variant"] == variant and r["layer"] is not None), key=lambda r: r["layer"]
+            )
+            figure.add_trace(
+                go.Scatter(
+                    x=[r["layer"] for r in points],
+                    y=[r["accuracy"] for r in points],
+                    mode="lines+markers",
+                    name=variant,
+                    legendgroup=variant,
+                    showlegend=col == 1,
+                    line={"color": colours.get(variant)},
+                    error_y={"type": "data", "array": [r.get("accuracy_std", 0.0) for r in points], "visible": True},
+                ),
+                row=1,
+                col=col,
+            )
         for r in mine:
             if r["layer"] is None:
-                figure.add_hline(y=r["accuracy"], line_dash="dash" if r["variant"] == "majority" else "dot",
-                                 line_color="grey", annotation_text=r["variant"], row=1, col=col)
+                figure.add_hline(
+                    y=r["accuracy"],
+                    line_dash="dash" if r["variant"] == "majority" else "dot",
+                    line_color="grey",
+                    annotation_text=r["variant"],
+                    row=1,
+                    col=col,
+                )
     figure.update_xaxes(title_text="layer (0 = embeddings)")
     figure.update_yaxes(title_text="test word accuracy", col=1)
     figure.update_layout(title="Linear probes per layer on CoNLL-2003", height=420, width=380 * len(tasks))
     return figure
 
 
-def write_results(rows: list[dict], output_dir: str | os.PathLike, settings: dict, skipped: Sequence[str] = ()
-                  ) -> dict[str, Path]:
+def write_results(
+    rows: list[dict], output_dir: str | os.PathLike, settings: dict, skipped: Sequence[str] = ()
+) -> dict[str, Path]:
     """Write ``probe_results.json`` (rows, summary, settings), ``probe_results.csv``, ``probe_summary.csv`` and the
     figure (HTML; PNG when kaleido is installed). Returns the paths written."""
     import pandas as pd
@@ -209,10 +263,15 @@ def write_results(rows: list[dict], output_dir: str | os.PathLike, settings: dic
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     summary = summary_table(rows)
-    paths = {"json": out / "probe_results.json", "csv": out / "probe_results.csv",
-             "summary": out / "probe_summary.csv", "html": out / "probe_layers.html"}
-    paths["json"].write_text(json.dumps({"settings": settings, "skipped": list(skipped), "summary": summary,
-                                         "rows": rows}, indent=1) + "\n")
+    paths = {
+        "json": out / "probe_results.json",
+        "csv": out / "probe_results.csv",
+        "summary": out / "probe_summary.csv",
+        "html": out / "probe_layers.html",
+    }
+    paths["json"].write_text(
+        json.dumps({"settings": settings, "skipped": list(skipped), "summary": summary, "rows": rows}, indent=1) + "\n"
+    )
     pd.DataFrame(rows).to_csv(paths["csv"], index=False, float_format="%.4f")
     pd.DataFrame(summary).to_csv(paths["summary"], index=False, float_format="%.4f")
     figure = layer_figure(rows)

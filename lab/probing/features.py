@@ -66,7 +66,9 @@ def get_variant(name: str) -> Variant:
 def missing_adapters(variant: str, model: str) -> list[str]:
     """The adapters a variant needs that are not shipped for ``model`` (empty when it can run)."""
     shipped = shipped_adapters(model)
-    return [a for a in get_variant(variant).adapters if a not in shipped and not (Path(a) / "adapter_config.json").is_file()]
+    return [
+        a for a in get_variant(variant).adapters if a not in shipped and not (Path(a) / "adapter_config.json").is_file()
+    ]
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def align_words(tokenizer, sentences: Sequence[Sequence[str]]) -> list[Aligned]:
         char_word = np.full(len(text) + 1, -1, dtype=np.int64)  # (chars,) word index of each character, -1 for spaces
         start = 0
         for index, word in enumerate(words):
-            char_word[start: start + len(word)] = index
+            char_word[start : start + len(word)] = index
             start += len(word) + 1
         spans = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)  # (T, 2)
         # a token's word: the largest word index among its characters (-1 if only spaces or a special token)
@@ -146,14 +148,16 @@ def word_positions(token_word: np.ndarray, n_words: int, shift: int, pooling: st
     return positions, words
 
 
-def pool_words(hidden: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor, words: torch.Tensor,
-               n_words: int) -> torch.Tensor:
+def pool_words(
+    hidden: torch.Tensor, rows: torch.Tensor, positions: torch.Tensor, words: torch.Tensor, n_words: int
+) -> torch.Tensor:
     """Mean of the hidden states at (row, position) pairs per word. hidden (S, B, T, C) -> (S, n_words, C)."""
     picked = hidden[:, rows, positions].float()  # (S, P, C)
     sums = torch.zeros(hidden.shape[0], n_words, hidden.shape[-1], dtype=torch.float32, device=hidden.device)
     sums.index_add_(1, words, picked)  # (S, W, C)
     counts = torch.zeros(n_words, dtype=torch.float32, device=hidden.device).index_add_(
-        0, words, torch.ones_like(words, dtype=torch.float32))  # (W,)
+        0, words, torch.ones_like(words, dtype=torch.float32)
+    )  # (W,)
     return sums / counts.clamp_min(1.0)[None, :, None]
 
 
@@ -182,10 +186,18 @@ def key_fields(config: FeatureConfig, sentences: Sequence[Sequence[str]]) -> dic
     """Everything that changes the features, as a JSON-able dict (saved beside them)."""
     variant = get_variant(config.variant)
     return {
-        "version": FEATURE_VERSION, "model": config.model, "bidirectional": variant.bidirectional,
-        "adapters": _adapter_fingerprints(config), "shift": config.resolved_shift, "word_pooling": config.word_pooling,
-        "max_length": config.max_length, "dtype": config.dtype, "layers": list(config.layers or ["all"]),
-        "data": words_hash(sentences), "n_sentences": len(sentences), "n_words": sum(len(s) for s in sentences),
+        "version": FEATURE_VERSION,
+        "model": config.model,
+        "bidirectional": variant.bidirectional,
+        "adapters": _adapter_fingerprints(config),
+        "shift": config.resolved_shift,
+        "word_pooling": config.word_pooling,
+        "max_length": config.max_length,
+        "dtype": config.dtype,
+        "layers": list(config.layers or ["all"]),
+        "data": words_hash(sentences),
+        "n_sentences": len(sentences),
+        "n_words": sum(len(s) for s in sentences),
     }
 
 
@@ -228,8 +240,13 @@ def load_encoder(config: FeatureConfig):
     from lab.encoder import LLM2Vec
 
     variant = get_variant(config.variant)
-    return LLM2Vec.from_pretrained(config.model, bidirectional=variant.bidirectional, adapters=list(variant.adapters),
-                                   max_length=config.max_length, dtype=config.dtype)
+    return LLM2Vec.from_pretrained(
+        config.model,
+        bidirectional=variant.bidirectional,
+        adapters=list(variant.adapters),
+        max_length=config.max_length,
+        dtype=config.dtype,
+    )
 
 
 @torch.inference_mode()
@@ -238,8 +255,10 @@ def _extract(encoder, sentences: Sequence[Sequence[str]], config: FeatureConfig,
     aligned = align_words(encoder.tokenizer, sentences)
     too_long = [i for i, a in enumerate(aligned) if len(a.input_ids) > config.max_length]
     if too_long:
-        raise ValueError(f"Sentence {too_long[0]} has {len(aligned[too_long[0]].input_ids)} tokens, more than "
-                         f"max_length={config.max_length}; raise max_length.")
+        raise ValueError(
+            f"Sentence {too_long[0]} has {len(aligned[too_long[0]].input_ids)} tokens, more than "
+            f"max_length={config.max_length}; raise max_length."
+        )
     n_hidden = int(encoder.model.config.num_hidden_layers) + 1
     layers = list(config.layers) if config.layers is not None else list(range(n_hidden))
     bad = [i for i in layers if not 0 <= i < n_hidden]
@@ -247,15 +266,21 @@ def _extract(encoder, sentences: Sequence[Sequence[str]], config: FeatureConfig,
         raise ValueError(f"Layers {bad} do not exist; {config.model} has hidden states 0..{n_hidden - 1}.")
     offsets = np.concatenate([[0], np.cumsum([len(s) for s in sentences])])  # first global word index per sentence
     n_words, dim = int(offsets[-1]), encoder.embedding_dim
-    maps = {i: np.lib.format.open_memmap(folder / f"layer_{i:03d}.npy", mode="w+", dtype=np.float16,
-                                         shape=(n_words, dim)) for i in layers}
+    maps = {
+        i: np.lib.format.open_memmap(folder / f"layer_{i:03d}.npy", mode="w+", dtype=np.float16, shape=(n_words, dim))
+        for i in layers
+    }
     encoder.model.eval()
     order = np.argsort([-len(a.input_ids) for a in aligned], kind="stable")  # longest first: less padding
     shift = config.resolved_shift
     for start in tqdm(range(0, len(order), config.batch_size), desc=f"features {config.variant}", unit="batch"):
-        index = order[start: start + config.batch_size]
-        batch = encoder.collate([{"input_ids": aligned[i].input_ids, "pool_mask": np.ones(len(aligned[i].input_ids),
-                                                                                           dtype=bool)} for i in index])
+        index = order[start : start + config.batch_size]
+        batch = encoder.collate(
+            [
+                {"input_ids": aligned[i].input_ids, "pool_mask": np.ones(len(aligned[i].input_ids), dtype=bool)}
+                for i in index
+            ]
+        )
         hidden = encoder.forward(batch, output_hidden_states=True).hidden_states
         stacked = torch.stack([hidden[i] for i in layers])  # (S, B, T, C)
         rows, positions, targets = [], [], []
@@ -267,9 +292,13 @@ def _extract(encoder, sentences: Sequence[Sequence[str]], config: FeatureConfig,
         targets = np.concatenate(targets)
         unique, local = np.unique(targets, return_inverse=True)  # global word ids of this batch, and 0..W-1 per pair
         device = stacked.device
-        pooled = pool_words(stacked, torch.as_tensor(np.concatenate(rows), device=device),
-                            torch.as_tensor(np.concatenate(positions), device=device),
-                            torch.as_tensor(local, device=device), len(unique))  # (S, W, C)
+        pooled = pool_words(
+            stacked,
+            torch.as_tensor(np.concatenate(rows), device=device),
+            torch.as_tensor(np.concatenate(positions), device=device),
+            torch.as_tensor(local, device=device),
+            len(unique),
+        )  # (S, W, C)
         pooled = pooled.to(torch.float16).cpu().numpy()
         for s, layer in enumerate(layers):
             maps[layer][unique] = pooled[s]

@@ -44,8 +44,9 @@ def load_triples(path: str | os.PathLike = TRIPLES_PATH) -> list[Triple]:
 
 def prefix_masks(model: LLM2Vec, triple: Triple) -> list[dict[str, np.ndarray]]:
     """Tokenised sentences with ``pool_mask`` on the prefix tokens (by character offsets); checks they agree."""
-    encoded = model.tokenizer(triple.texts(), add_special_tokens=True, return_offsets_mapping=True,
-                              return_attention_mask=False)
+    encoded = model.tokenizer(
+        triple.texts(), add_special_tokens=True, return_offsets_mapping=True, return_attention_mask=False
+    )
     features = []
     for ids, offsets in zip(encoded["input_ids"], encoded["offset_mapping"]):
         ends = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)[:, 1]  # (T,) end character of each token
@@ -53,8 +54,10 @@ def prefix_masks(model: LLM2Vec, triple: Triple) -> list[dict[str, np.ndarray]]:
         features.append({"input_ids": np.asarray(ids, dtype=np.int64), "pool_mask": mask})
     prefixes = [f["input_ids"][f["pool_mask"]].tolist() for f in features]
     if not prefixes[0] or prefixes.count(prefixes[0]) != 3:
-        raise ValueError(f"The prefix {triple.prefix!r} tokenises differently in its three sentences (or to nothing); "
-                         "start each continuation with a new word.")
+        raise ValueError(
+            f"The prefix {triple.prefix!r} tokenises differently in its three sentences (or to nothing); "
+            "start each continuation with a new word."
+        )
     return features
 
 
@@ -86,8 +89,12 @@ class Separation:
 
     def summary(self, layer: int = -1) -> dict:
         """Separation and win rate at one layer (default the last) plus the number of triples."""
-        return {"layer": int(np.arange(self.cos_similar.shape[1])[layer]), "separation": float(self.separation[layer]),
-                "win_rate": float(self.win_rate[layer]), "n_triples": int(self.cos_similar.shape[0])}
+        return {
+            "layer": int(np.arange(self.cos_similar.shape[1])[layer]),
+            "separation": float(self.separation[layer]),
+            "win_rate": float(self.win_rate[layer]),
+            "n_triples": int(self.cos_similar.shape[0]),
+        }
 
 
 def future_token_separation(model: LLM2Vec, triples: list[Triple] | None = None) -> Separation:

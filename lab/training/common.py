@@ -85,7 +85,7 @@ def load_causal_lm(config: TrainingConfig) -> tuple[nn.Module, Any]:
     from lab.tiny import tiny_model, tiny_tokenizer
 
     name = config.model
-    arch = name[len("tiny-"):] if name.startswith("tiny-") else None
+    arch = name[len("tiny-") :] if name.startswith("tiny-") else None
     if arch is not None:  # lab.tiny raises a ValueError listing the tiny architectures for an unknown one
         attn = "eager" if arch == "gemma2" else config.attn_implementation
         causal_lm = tiny_model(arch, causal_lm=True, attn_implementation=attn, seed=config.seed)
@@ -96,8 +96,9 @@ def load_causal_lm(config: TrainingConfig) -> tuple[nn.Module, Any]:
         from lab.models import resolve_model_path
 
         path = resolve_model_path(name)
-        causal_lm = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32,
-                                                         attn_implementation=config.attn_implementation)
+        causal_lm = AutoModelForCausalLM.from_pretrained(
+            path, dtype=torch.float32, attn_implementation=config.attn_implementation
+        )
         tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token_id is None:  # Llama-style tokenizers ship without one; padding is masked anyway
         tokenizer.pad_token = tokenizer.eos_token
@@ -119,9 +120,12 @@ def build_lora_model(causal_lm: nn.Module, config: TrainingConfig, trainable_tok
     decoder = causal_lm.model
     targets = lora_target_modules(decoder.config.model_type, config.lora_target_modules)
     lora = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout, target_modules=targets,
-        bias="none", trainable_token_indices={"embed_tokens": list(trainable_token_ids)} if trainable_token_ids
-        else None,
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        bias="none",
+        trainable_token_indices={"embed_tokens": list(trainable_token_ids)} if trainable_token_ids else None,
     )
     for parameter in causal_lm.parameters():
         parameter.requires_grad_(False)
@@ -130,8 +134,13 @@ def build_lora_model(causal_lm: nn.Module, config: TrainingConfig, trainable_tok
     peft_decoder.peft_config["default"].base_model_name_or_path = config.model
     causal_lm.model = peft_decoder
     trainable, total = count_parameters(peft_decoder)
-    logger.info("LoRA on %s: %s trainable of %s parameters (%.2f%%)", ", ".join(targets), f"{trainable:,}",
-                f"{total:,}", 100 * trainable / total)
+    logger.info(
+        "LoRA on %s: %s trainable of %s parameters (%.2f%%)",
+        ", ".join(targets),
+        f"{trainable:,}",
+        f"{total:,}",
+        100 * trainable / total,
+    )
     return peft_decoder
 
 
@@ -168,8 +177,14 @@ def load_sequences(config: TrainingConfig, tokenizer) -> tuple[list[np.ndarray],
     if config.max_eval_sequences and len(evaluation) > config.max_eval_sequences:
         pick = np.random.default_rng(config.seed).choice(len(evaluation), config.max_eval_sequences, replace=False)
         evaluation = [evaluation[i] for i in sorted(pick)]
-    logger.info("Data %s: %d train sequences (%s tokens), %d held-out sequences, max %d tokens each",
-                config.dataset, len(train), f"{sum(len(s) for s in train):,}", len(evaluation), config.max_seq_length)
+    logger.info(
+        "Data %s: %d train sequences (%s tokens), %d held-out sequences, max %d tokens each",
+        config.dataset,
+        len(train),
+        f"{sum(len(s) for s in train):,}",
+        len(evaluation),
+        config.max_seq_length,
+    )
     return train, evaluation
 
 
@@ -188,6 +203,23 @@ class MetricsFileCallback(TrainerCallback):
                 handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
 
 
+class TimeLimitCallback(TrainerCallback):
+    """Stops training (the Trainer then saves as usual) once ``minutes`` of wall time have passed."""
+
+    def __init__(self, minutes: float) -> None:
+        self.seconds = minutes * 60.0
+        self.start = time.time()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.time() - self.start > self.seconds:
+            logger.info(
+                "Time limit of %.1f minutes reached at step %d; stopping.", self.seconds / 60, state.global_step
+            )
+            control.should_training_stop = True
+            control.should_save = True
+        return control
+
+
 class LabTrainer(Trainer):
     """``Trainer`` driven by a ``loss_fn(model, batch) -> (loss, n_correct, n_counted)``.
 
@@ -196,8 +228,14 @@ class LabTrainer(Trainer):
     ``extra_modules`` (e.g. a frozen LM head outside the peft model) are moved to the training device.
     """
 
-    def __init__(self, *args, loss_fn: LossFn, eval_collator: Callable | None = None,
-                 extra_modules: dict[str, nn.Module] | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        loss_fn: LossFn,
+        eval_collator: Callable | None = None,
+        extra_modules: dict[str, nn.Module] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
         self.eval_collator = eval_collator or self.data_collator
@@ -279,8 +317,8 @@ def training_arguments(config: TrainingConfig, has_eval: bool) -> TrainingArgume
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
         bf16=bf16,
-        gradient_checkpointing=checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
+        activation_checkpointing=checkpointing,
+        activation_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
         dataloader_num_workers=config.dataloader_num_workers,
         remove_unused_columns=False,  # the collator builds exactly the model's inputs
         report_to=config.report_to,
@@ -309,8 +347,11 @@ def _truncate_metrics_log(path: Path, step: int) -> None:
     """Drop log lines written after ``step`` (by a run killed after its last checkpoint) before resuming."""
     if not path.is_file():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
+    kept = [
+        line
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip() and json.loads(line).get("step", 0) <= step
+    ]
     path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
@@ -320,8 +361,9 @@ def read_metrics_log(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def save_run(output_dir: str | os.PathLike, decoder: nn.Module, tokenizer, config: TrainingConfig,
-             metrics: dict[str, Any]) -> None:
+def save_run(
+    output_dir: str | os.PathLike, decoder: nn.Module, tokenizer, config: TrainingConfig, metrics: dict[str, Any]
+) -> None:
     """Write the LoRA adapter (bare-decoder keys), the tokenizer, ``run_config.json`` and ``metrics.json``."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -358,10 +400,17 @@ def run_training(
     (out / RUN_CONFIG_NAME).write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
     eval_dataset = SequenceDataset(eval_sequences) if eval_sequences else None
     trainer = LabTrainer(
-        model=decoder, args=training_arguments(config, eval_dataset is not None),
-        train_dataset=SequenceDataset(train_sequences), eval_dataset=eval_dataset, data_collator=collator,
-        processing_class=tokenizer, callbacks=[MetricsFileCallback(out / METRICS_LOG_NAME)],
-        loss_fn=loss_fn, eval_collator=eval_collator, extra_modules=extra_modules,
+        model=decoder,
+        args=training_arguments(config, eval_dataset is not None),
+        train_dataset=SequenceDataset(train_sequences),
+        eval_dataset=eval_dataset,
+        data_collator=collator,
+        processing_class=tokenizer,
+        callbacks=[MetricsFileCallback(out / METRICS_LOG_NAME)]
+        + ([TimeLimitCallback(config.max_minutes)] if config.max_minutes else []),
+        loss_fn=loss_fn,
+        eval_collator=eval_collator,
+        extra_modules=extra_modules,
     )
     checkpoint = resolve_resume(config)
     metrics_log = out / METRICS_LOG_NAME
@@ -372,8 +421,13 @@ def run_training(
         _truncate_metrics_log(metrics_log, step)
     else:
         metrics_log.unlink(missing_ok=True)
-        if eval_dataset is not None:
+        if eval_dataset is not None and config.eval_at_start:
             initial = trainer.evaluate(metric_key_prefix="initial_eval")
+    tokens_before = (
+        json.loads((Path(checkpoint) / "trainer_state.json").read_text()).get("num_input_tokens_seen", 0)
+        if checkpoint
+        else 0
+    )
     result = trainer.train(resume_from_checkpoint=checkpoint)
     final_eval = trainer.evaluate() if eval_dataset is not None else {}
     train_logs = [e for e in read_metrics_log(out) if "loss" in e]
@@ -385,7 +439,8 @@ def run_training(
         **{k: v for k, v in initial.items() if k.endswith(("_loss", "_accuracy"))},
         **{k: v for k, v in final_eval.items() if k.endswith(("_loss", "_accuracy", "_counted_tokens"))},
         "train_runtime_s": result.metrics.get("train_runtime"),
-        "train_tokens_per_second": result.metrics.get("train_tokens_per_second"),
+        "train_tokens_per_second": (trainer.state.num_input_tokens_seen - tokens_before)
+        / max(result.metrics.get("train_runtime") or 1e-9, 1e-9),
         "trainable_parameters": trainable,
         "total_parameters": total,
         "resumed_from": checkpoint,

@@ -58,6 +58,9 @@ class TrainingConfig:
     max_eval_sequences: int = field(default=64, metadata=_help("cap on held-out sequences evaluated (0 = all)"))
     # --- optimisation
     max_steps: int = field(default=1000, metadata=_help("optimizer steps"))
+    max_minutes: float = field(
+        default=0.0, metadata=_help("stop (and save) after this many minutes of training; 0 = no limit")
+    )
     per_device_train_batch_size: int = field(default=8, metadata=_help("sequences per device per micro-batch"))
     per_device_eval_batch_size: int = field(default=8, metadata=_help("sequences per device per eval batch"))
     gradient_accumulation_steps: int = field(default=1, metadata=_help("micro-batches per optimizer step"))
@@ -69,7 +72,10 @@ class TrainingConfig:
     seed: int = field(default=42, metadata=_help("seed for data order, masking, dropout and LoRA init"))
     # --- bookkeeping
     logging_steps: int = field(default=10, metadata=_help("log loss and accuracy every N steps"))
-    eval_steps: int = field(default=100, metadata=_help("evaluate on the held-out split every N steps (0 = only at end)"))
+    eval_steps: int = field(
+        default=100, metadata=_help("evaluate on the held-out split every N steps (0 = only at end)")
+    )
+    eval_at_start: bool = field(default=True, metadata=_help("evaluate the untrained model first (a baseline)"))
     save_steps: int = field(default=100, metadata=_help("checkpoint every N steps"))
     save_total_limit: int = field(default=2, metadata=_help("keep at most N checkpoints"))
     resume: str = field(
@@ -84,9 +90,18 @@ class TrainingConfig:
     disable_tqdm: bool = field(default=False, metadata=_help("hide the progress bar"))
 
     def __post_init__(self) -> None:
-        positive = ["lora_r", "lora_alpha", "max_seq_length", "max_steps", "per_device_train_batch_size",
-                    "per_device_eval_batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps",
-                    "save_total_limit"]
+        positive = [
+            "lora_r",
+            "lora_alpha",
+            "max_seq_length",
+            "max_steps",
+            "per_device_train_batch_size",
+            "per_device_eval_batch_size",
+            "gradient_accumulation_steps",
+            "logging_steps",
+            "save_steps",
+            "save_total_limit",
+        ]
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -101,6 +116,8 @@ class TrainingConfig:
             raise ValueError(f"lora_dropout must be in [0, 1); got {self.lora_dropout!r}.")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise ValueError(f"eval_fraction must be in [0, 1); got {self.eval_fraction!r}.")
+        if self.max_minutes < 0:
+            raise ValueError(f"max_minutes must be >= 0; got {self.max_minutes!r}.")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0; got {self.learning_rate!r}.")
         if self.attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
@@ -219,7 +236,9 @@ def build_config(cls: type[C], values: dict[str, Any]) -> C:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ValueError(f"Unknown config field(s) {', '.join(unknown)} for {cls.__name__}; valid: {', '.join(sorted(known))}.")
+        raise ValueError(
+            f"Unknown config field(s) {', '.join(unknown)} for {cls.__name__}; valid: {', '.join(sorted(known))}."
+        )
     return cls(**{k: convert_value(k, hints[k], v) for k, v in values.items()})
 
 
@@ -239,7 +258,9 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
         kind = _unwrap_optional(hints[f.name])[0]
         type_name = getattr(kind, "__name__", str(kind))
         parser.add_argument(
-            f"--{f.name}", default=None, metavar=type_name.upper(),
+            f"--{f.name}",
+            default=None,
+            metavar=type_name.upper(),
             help=f"{f.metadata.get('help', '')} (default: {default!r})",
         )
 

@@ -3,7 +3,8 @@ through the (possibly DDP-wrapped) LoRA decoder, and one contrastive step with o
 
 A batch is a flat dict of (B, T) tensors keyed ``<group>.<field>``: groups ``query``, ``positive`` and optionally
 ``negative``; fields ``input_ids``, ``attention_mask``, ``position_ids``, ``pool_mask``. Flat, so the Trainer (and
-``LabTrainer.evaluate``) move it to the device as it is. The step returns ``(loss, n_correct, n_counted)`` as ``lab.training.common.LabTrainer`` expects.
+``LabTrainer.evaluate``) move it to the device as it is. The step returns ``(loss, n_correct, n_counted)`` as
+``lab.training.common.LabTrainer`` expects.
 """
 
 from __future__ import annotations
@@ -66,8 +67,12 @@ def group_of(batch: dict[str, torch.Tensor], name: str) -> dict[str, torch.Tenso
 
 def embed(model: nn.Module, group: dict[str, torch.Tensor], pooling: str) -> torch.Tensor:
     """Pooled fp32 embeddings of a padded group through the decoder (B, T) -> (B, C), with gradients if enabled."""
-    hidden = model(input_ids=group["input_ids"], attention_mask=group["attention_mask"],
-                   position_ids=group["position_ids"], use_cache=False).last_hidden_state.float()  # (B, T, C)
+    hidden = model(
+        input_ids=group["input_ids"],
+        attention_mask=group["attention_mask"],
+        position_ids=group["position_ids"],
+        use_cache=False,
+    ).last_hidden_state.float()  # (B, T, C)
     return pool(hidden, group["pool_mask"], pooling)  # (B, C)
 
 
@@ -75,14 +80,15 @@ def chunk_group(group: dict[str, torch.Tensor], size: int) -> list[dict[str, tor
     """Split a padded group into row chunks of at most ``size`` (padding columns trimmed per chunk)."""
     chunks = []
     for start in range(0, group["input_ids"].shape[0], size):
-        rows = {k: v[start: start + size] for k, v in group.items()}
+        rows = {k: v[start : start + size] for k, v in group.items()}
         width = int(rows["attention_mask"].sum(dim=1).max())  # right padding: the longest real row
         chunks.append({k: v[:, :width] for k, v in rows.items()})
     return chunks
 
 
-def contrastive_step(model: nn.Module, batch: dict[str, torch.Tensor], pooling: str, scale: float,
-                     chunk_size: int = 0) -> tuple[torch.Tensor, int, int]:
+def contrastive_step(
+    model: nn.Module, batch: dict[str, torch.Tensor], pooling: str, scale: float, chunk_size: int = 0
+) -> tuple[torch.Tensor, int, int]:
     """InfoNCE of queries vs positives (+ hard negatives) -> (loss, n_correct, n_queries).
 
     ``chunk_size > 0`` with gradients enabled runs GradCache: the gradients are already accumulated into the

@@ -29,7 +29,7 @@ class RngState:
     cuda: list[torch.Tensor] | None
 
     @classmethod
-    def capture(cls) -> "RngState":
+    def capture(cls) -> RngState:
         """The current states."""
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
         return cls(torch.get_rng_state(), cuda)
@@ -77,9 +77,11 @@ def cached_backward(
             detached.append(torch.cat(parts).detach().requires_grad_())  # (N_i, C)
     loss = loss_fn(*detached)  # 2. loss and its gradient w.r.t. the embeddings
     loss.backward()
-    jobs = [(chunk, state, grad_part)
-            for chunks, group_states, group_sizes, emb in zip(groups, states, sizes, detached)
-            for chunk, state, grad_part in zip(chunks, group_states, emb.grad.split(group_sizes))]
+    jobs = [
+        (chunk, state, grad_part)
+        for chunks, group_states, group_sizes, emb in zip(groups, states, sizes, detached)
+        for chunk, state, grad_part in zip(chunks, group_states, emb.grad.split(group_sizes))
+    ]
     for index, (chunk, state, grad_part) in enumerate(jobs):  # 3. re-embed with autograd, same dropout masks
         sync = no_sync if no_sync is not None and index < len(jobs) - 1 else contextlib.nullcontext
         with state.replay(), sync():
@@ -91,4 +93,4 @@ def split_chunks(items: Sequence[Any], chunk_size: int) -> list[Sequence[Any]]:
     """``items`` cut into consecutive chunks of at most ``chunk_size``."""
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
-    return [items[i: i + chunk_size] for i in range(0, len(items), chunk_size)]
+    return [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]

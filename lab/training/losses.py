@@ -27,9 +27,14 @@ def gather_with_grad(tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
     return torch.cat(all_gather(tensor), dim=0), dist.get_rank() * tensor.shape[0]  # (world * B, C)
 
 
-def info_nce(queries: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor | None = None,
-             scale: float = SCALE, gather: bool = True) -> torch.Tensor:
-    """Cross-entropy of each query over [all positives; all hard negatives] by cosine * ``scale``; target = its positive.
+def info_nce(
+    queries: torch.Tensor,
+    positives: torch.Tensor,
+    negatives: torch.Tensor | None = None,
+    scale: float = SCALE,
+    gather: bool = True,
+) -> torch.Tensor:
+    """Cross-entropy of each query over [all positives; all hard negatives] by cosine * scale; target: its positive.
 
     Args:
         queries, positives: (B, C) embeddings; row i of each forms a pair.

@@ -46,7 +46,9 @@ def resolve_mask_token(tokenizer, choice: str) -> int:
         if ids[0] is None or ids[0] == tokenizer.unk_token_id:
             ids = tokenizer("_", add_special_tokens=False)["input_ids"]
         if len(ids) != 1 or ids[0] is None or ids[0] == tokenizer.unk_token_id:
-            raise ValueError(f"The tokenizer has no single token for '_' (got {ids}); use mask_token 'eos' or '<mask>'.")
+            raise ValueError(
+                f"The tokenizer has no single token for '_' (got {ids}); use mask_token 'eos' or '<mask>'."
+            )
         return int(ids[0])
     if choice == "<mask>":
         if tokenizer.mask_token is None:
@@ -112,8 +114,9 @@ class MNTPCollator:
             return torch.Generator().manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
         return None
 
-    def mask(self, ids: torch.Tensor, attention_mask: torch.Tensor, generator: torch.Generator | None = None
-             ) -> tuple[torch.Tensor, torch.Tensor]:
+    def mask(
+        self, ids: torch.Tensor, attention_mask: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Select targets with ``mask_probability`` and corrupt them -> (masked input_ids, labels), both (B, T)."""
         generator = generator if generator is not None else self.generator
         draw = torch.rand(ids.shape, generator=generator)  # (B, T) one uniform per position
@@ -138,14 +141,22 @@ class MNTPCollator:
         return {"input_ids": inputs, "attention_mask": attention_mask, "position_ids": position_ids, "labels": labels}
 
 
-def build_collator(tokenizer, config: MNTPConfig, mask_token_id: int, vocab_size: int,
-                   generator: torch.Generator | None = None) -> MNTPCollator:
+def build_collator(
+    tokenizer, config: MNTPConfig, mask_token_id: int, vocab_size: int, generator: torch.Generator | None = None
+) -> MNTPCollator:
     """An ``MNTPCollator`` whose never-masked set is the tokenizer's special tokens (BOS, EOS, PAD, ...)."""
     special = set(tokenizer.all_special_ids) | {mask_token_id}
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return MNTPCollator(mask_token_id=mask_token_id, pad_token_id=int(pad), vocab_size=vocab_size,
-                        special_ids=sorted(special), mask_probability=config.mask_probability,
-                        masking=config.masking, generator=generator, seed=config.seed)
+    return MNTPCollator(
+        mask_token_id=mask_token_id,
+        pad_token_id=int(pad),
+        vocab_size=vocab_size,
+        special_ids=sorted(special),
+        mask_probability=config.mask_probability,
+        masking=config.masking,
+        generator=generator,
+        seed=config.seed,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- loss
@@ -178,14 +189,19 @@ def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torc
     return loss, correct.detach(), torch.tensor(targets.numel())
 
 
-def mntp_forward(decoder: nn.Module, lm_head: nn.Module, batch: dict[str, torch.Tensor]
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def mntp_forward(
+    decoder: nn.Module, lm_head: nn.Module, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Bidirectional decoder -> the LM head applied only where a masked token is predicted -> (loss, correct, n).
 
     Equal to ``mntp_loss`` on full logits, but the (vocabulary-sized) head runs on ~20% of positions only.
     """
-    hidden = decoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                     position_ids=batch.get("position_ids"), use_cache=False).last_hidden_state  # (B, T, C)
+    hidden = decoder(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        position_ids=batch.get("position_ids"),
+        use_cache=False,
+    ).last_hidden_state  # (B, T, C)
     hidden, labels = shift_for_mntp(hidden, batch["labels"])  # (B, T-1, C), (B, T-1)
     targeted = labels != IGNORE_INDEX  # (B, T-1)
     logits = lm_head(hidden[targeted])  # (N, V)
@@ -209,16 +225,55 @@ def train_mntp(config: MNTPConfig) -> dict[str, float]:
     new_token = mask_id >= causal_lm.get_input_embeddings().num_embeddings
     if new_token:
         causal_lm.resize_token_embeddings(len(tokenizer))
-        logger.info("Added %s (id %d); its embedding row is trained and saved with the adapter.",
-                    tokenizer.mask_token, mask_id)
+        logger.info(
+            "Added %s (id %d); its embedding row is trained and saved with the adapter.", tokenizer.mask_token, mask_id
+        )
     trainable_tokens = [mask_id] if config.mask_token == "<mask>" else []
     decoder = build_lora_model(causal_lm, config, trainable_token_ids=trainable_tokens)
     train_seqs, eval_seqs = load_sequences(config, tokenizer)
     vocab = causal_lm.get_output_embeddings().weight.shape[0]
     collator = build_collator(tokenizer, config, mask_id, vocab_size=min(vocab, len(tokenizer)))  # index-seeded
     return run_training(
-        config, decoder=decoder, tokenizer=tokenizer, train_sequences=train_seqs, eval_sequences=eval_seqs,
+        config,
+        decoder=decoder,
+        tokenizer=tokenizer,
+        train_sequences=train_seqs,
+        eval_sequences=eval_seqs,
         collator=collator,
         loss_fn=lambda model, batch: mntp_forward(model, causal_lm.lm_head, batch),
         extra_modules={"lm_head": causal_lm.lm_head},
     )
+
+
+@torch.no_grad()
+def evaluate_mntp(config: MNTPConfig, adapter: str | None = None) -> dict[str, float]:
+    """Held-out masked-token loss and accuracy of the base model (or base + ``adapter``) on ``config``'s split.
+
+    Uses the same held-out sequences and the same (index-seeded) masks as the evaluation inside ``train_mntp``, so
+    ``evaluate_mntp(config)`` is the untrained baseline of a run and ``evaluate_mntp(config, out_dir)`` re-measures it.
+    """
+    from torch.utils.data import DataLoader
+
+    from lab.adapters import apply_adapters
+    from lab.training.common import SequenceDataset, load_causal_lm, load_sequences
+
+    causal_lm, tokenizer = load_causal_lm(config)
+    if adapter is not None:
+        causal_lm.model = apply_adapters(causal_lm.model, [adapter], base_name=config.model)
+    causal_lm.eval()
+    mask_id = resolve_mask_token(tokenizer, config.mask_token)
+    _, eval_sequences = load_sequences(config, tokenizer)
+    if not eval_sequences:
+        raise ValueError("The config holds out no documents (eval_fraction 0); nothing to evaluate.")
+    vocab = causal_lm.get_output_embeddings().weight.shape[0]
+    collator = build_collator(tokenizer, config, mask_id, vocab_size=min(vocab, len(tokenizer)))
+    loader = DataLoader(
+        SequenceDataset(eval_sequences), batch_size=config.per_device_eval_batch_size, collate_fn=collator
+    )
+    total, correct, counted = 0.0, 0, 0
+    for batch in loader:
+        loss, n_correct, n = mntp_forward(causal_lm.model, causal_lm.lm_head, batch)
+        total += float(loss) * int(n)
+        correct += int(n_correct)
+        counted += int(n)
+    return {"loss": total / max(counted, 1), "accuracy": correct / max(counted, 1), "counted_tokens": counted}

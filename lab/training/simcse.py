@@ -12,8 +12,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import torch
+
 from lab.training.config import TrainingConfig
-from lab.training.contrastive import Encoded, contrastive_step, encode_texts, pad_group, flatten_batch
+from lab.training.contrastive import Encoded, contrastive_step, encode_texts, flatten_batch, pad_group
 from lab.training.dropout import SIMCSE_ATTENTION_DROPOUT, set_attention_dropout
 from lab.training.losses import SCALE
 
@@ -42,15 +44,21 @@ class SimCSEConfig(TrainingConfig, ContrastiveSettings):
     """Unsupervised SimCSE on top of merged adapters (the paper's defaults)."""
 
     output_dir: str = field(default="runs/simcse", metadata=_help("where checkpoints, adapter, config and metrics go"))
-    adapters: list[str] = field(default_factory=lambda: ["mntp"],
-                                metadata=_help("adapters merged before training (LLM2Vec: the MNTP adapter)"))
-    dataset: str = field(default=STSB_TRAIN, metadata=_help(
-        "stsb-train (STS-B train sentences), wiki-sample, a .txt (one text a line) or .jsonl ('text') file"))
+    adapters: list[str] = field(
+        default_factory=lambda: ["mntp"], metadata=_help("adapters merged before training (LLM2Vec: the MNTP adapter)")
+    )
+    dataset: str = field(
+        default=STSB_TRAIN,
+        metadata=_help(
+            "stsb-train (STS-B train sentences), wiki-sample, a .txt (one text a line) or .jsonl ('text') file"
+        ),
+    )
     max_seq_length: int = field(default=128, metadata=_help("tokens per sentence (longer ones are cut)"))
     per_device_train_batch_size: int = field(default=128, metadata=_help("sentences per batch (each seen twice)"))
     learning_rate: float = field(default=3e-5, metadata=_help("peak learning rate (LLM2Vec's SimCSE value)"))
-    attention_dropout: float = field(default=SIMCSE_ATTENTION_DROPOUT,
-                                     metadata=_help("attention dropout: SimCSE's only noise (paper: 0.3)"))
+    attention_dropout: float = field(
+        default=SIMCSE_ATTENTION_DROPOUT, metadata=_help("attention dropout: SimCSE's only noise (paper: 0.3)")
+    )
     eval_fraction: float = field(default=0.0, metadata=_help("unused: SimCSE is judged on STS-B (python -m lab eval)"))
 
     def __post_init__(self) -> None:
@@ -65,8 +73,10 @@ class SimCSEConfig(TrainingConfig, ContrastiveSettings):
         if self.gradcache_chunk_size < 0:
             raise ValueError(f"gradcache_chunk_size must be >= 0; got {self.gradcache_chunk_size!r}.")
         if self.gradcache_chunk_size and self.gradient_accumulation_steps != 1:
-            raise ValueError("GradCache replaces gradient accumulation: set gradient_accumulation_steps to 1 "
-                             f"(got {self.gradient_accumulation_steps}).")
+            raise ValueError(
+                "GradCache replaces gradient accumulation: set gradient_accumulation_steps to 1 "
+                f"(got {self.gradient_accumulation_steps})."
+            )
 
 
 def load_sentences(source: str, max_documents: int = 0) -> list[str]:
@@ -111,11 +121,20 @@ def train_simcse(config: SimCSEConfig) -> dict[str, float]:
     decoder = build_lora_model(causal_lm, config)
     sentences = load_sentences(config.dataset, config.max_documents)
     items: list[Encoded] = encode_texts(build_encoder(decoder, tokenizer, config), sentences)
-    logger.info("SimCSE on %d sentences from %s (%s tokens)", len(items), config.dataset,
-                f"{sum(len(e.input_ids) for e in items):,}")
+    logger.info(
+        "SimCSE on %d sentences from %s (%s tokens)",
+        len(items),
+        config.dataset,
+        f"{sum(len(e.input_ids) for e in items):,}",
+    )
     return run_training(
-        config, decoder=decoder, tokenizer=tokenizer, train_sequences=items, eval_sequences=[],
+        config,
+        decoder=decoder,
+        tokenizer=tokenizer,
+        train_sequences=items,
+        eval_sequences=[],
         collator=SimCSECollator(int(tokenizer.pad_token_id)),
-        loss_fn=lambda model, batch: contrastive_step(model, batch, config.pooling, config.scale,
-                                                      config.gradcache_chunk_size),
+        loss_fn=lambda model, batch: contrastive_step(
+            model, batch, config.pooling, config.scale, config.gradcache_chunk_size
+        ),
     )

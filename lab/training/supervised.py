@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from lab.training.config import TrainingConfig
-from lab.training.contrastive import Encoded, contrastive_step, encode_texts, pad_group, flatten_batch
+from lab.training.contrastive import Encoded, contrastive_step, encode_texts, flatten_batch, pad_group
 from lab.training.simcse import ContrastiveSettings, build_encoder
 
 logger = logging.getLogger(__name__)
@@ -56,20 +57,34 @@ class PairRecord:
 class SupervisedConfig(TrainingConfig, ContrastiveSettings):
     """Supervised contrastive training with in-batch and hard negatives (defaults: the paper's, per process)."""
 
-    output_dir: str = field(default="runs/supervised", metadata=_help("where checkpoints, adapter, config and metrics go"))
-    adapters: list[str] = field(default_factory=lambda: ["mntp"],
-                                metadata=_help("adapters merged before training (LLM2Vec: the MNTP adapter)"))
-    dataset: str = field(default=STSB_PAIRS, metadata=_help(
-        "stsb-pairs (STS-B train pairs >= 4 with hard negatives) or a .jsonl of query/positive[/negative] records"))
+    output_dir: str = field(
+        default="runs/supervised", metadata=_help("where checkpoints, adapter, config and metrics go")
+    )
+    adapters: list[str] = field(
+        default_factory=lambda: ["mntp"], metadata=_help("adapters merged before training (LLM2Vec: the MNTP adapter)")
+    )
+    dataset: str = field(
+        default=STSB_PAIRS,
+        metadata=_help(
+            "stsb-pairs (STS-B train pairs >= 4 with hard negatives) or a .jsonl of query/positive[/negative] records"
+        ),
+    )
     instruction: str = field(default="", metadata=_help("instruction for queries whose record has none"))
-    min_positive_score: float = field(default=4.0, metadata=_help("stsb-pairs: pairs scoring at least this are positives"))
-    max_negative_score: float = field(default=1.0, metadata=_help("stsb-pairs: hard negatives from pairs scoring <= this"))
+    min_positive_score: float = field(
+        default=4.0, metadata=_help("stsb-pairs: pairs scoring at least this are positives")
+    )
+    max_negative_score: float = field(
+        default=1.0, metadata=_help("stsb-pairs: hard negatives from pairs scoring <= this")
+    )
     max_seq_length: int = field(default=128, metadata=_help("tokens per text, instruction included"))
-    per_device_train_batch_size: int = field(default=64, metadata=_help("records per process per batch (paper: 64 x 8)"))
+    per_device_train_batch_size: int = field(
+        default=64, metadata=_help("records per process per batch (paper: 64 x 8)")
+    )
     learning_rate: float = field(default=2e-4, metadata=_help("peak learning rate (LLM2Vec's supervised value)"))
     eval_fraction: float = field(default=0.05, metadata=_help("fraction of records held out for evaluation"))
-    train_sampling_strategy: str = field(default="sequential",
-                                         metadata=_help("sequential: keep the one-source-per-batch order"))
+    train_sampling_strategy: str = field(
+        default="sequential", metadata=_help("sequential: keep the one-source-per-batch order")
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -81,11 +96,15 @@ class SupervisedConfig(TrainingConfig, ContrastiveSettings):
         if self.gradcache_chunk_size < 0:
             raise ValueError(f"gradcache_chunk_size must be >= 0; got {self.gradcache_chunk_size!r}.")
         if self.gradcache_chunk_size and self.gradient_accumulation_steps != 1:
-            raise ValueError("GradCache replaces gradient accumulation: set gradient_accumulation_steps to 1 "
-                             f"(got {self.gradient_accumulation_steps}).")
+            raise ValueError(
+                "GradCache replaces gradient accumulation: set gradient_accumulation_steps to 1 "
+                f"(got {self.gradient_accumulation_steps})."
+            )
         if self.train_sampling_strategy != "sequential":
-            raise ValueError("train_sampling_strategy must be 'sequential' (batches are pre-arranged by source); "
-                             f"got {self.train_sampling_strategy!r}.")
+            raise ValueError(
+                "train_sampling_strategy must be 'sequential' (batches are pre-arranged by source); "
+                f"got {self.train_sampling_strategy!r}."
+            )
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -99,13 +118,20 @@ def read_jsonl(path: str | os.PathLike) -> list[PairRecord]:
             continue
         try:
             row = json.loads(line)
-            records.append(PairRecord(query=str(row["query"]), positive=str(row["positive"]),
-                                      negative=str(row["negative"]) if row.get("negative") else None,
-                                      instruction=str(row.get("instruction") or ""),
-                                      source=str(row.get("source") or "default")))
+            records.append(
+                PairRecord(
+                    query=str(row["query"]),
+                    positive=str(row["positive"]),
+                    negative=str(row["negative"]) if row.get("negative") else None,
+                    instruction=str(row.get("instruction") or ""),
+                    source=str(row.get("source") or "default"),
+                )
+            )
         except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise ValueError(f"{path}:{number}: expected a JSON object with 'query' and 'positive' "
-                             f"(optional 'negative', 'instruction', 'source'); {error!r}") from None
+            raise ValueError(
+                f"{path}:{number}: expected a JSON object with 'query' and 'positive' "
+                f"(optional 'negative', 'instruction', 'source'); {error!r}"
+            ) from None
     return records
 
 
@@ -128,8 +154,10 @@ def stsb_pairs(min_positive: float = 4.0, max_negative: float = 1.0) -> list[Pai
         low_words = [_words(s) for s in low]
         for p in (p for p in pairs if p.genre == genre and p.score >= min_positive):
             q = _words(p.sentence1)
-            overlap = [len(q & w) / max(len(q | w), 1) if s not in (p.sentence1, p.sentence2) else -1.0
-                       for s, w in zip(low, low_words)]  # Jaccard word overlap
+            overlap = [
+                len(q & w) / max(len(q | w), 1) if s not in (p.sentence1, p.sentence2) else -1.0
+                for s, w in zip(low, low_words)
+            ]  # Jaccard word overlap
             negative = low[int(np.argmax(overlap))] if low else None
             records.append(PairRecord(p.sentence1, p.sentence2, negative, source=f"stsb-{genre}"))
     return records
@@ -166,8 +194,10 @@ def one_source_order(sources: Sequence[str], block: int, min_length: int, seed: 
         by_source.setdefault(source, []).append(index)
     usable = {s: ix for s, ix in by_source.items() if len(ix) >= block}
     if not usable:
-        raise ValueError(f"No source has {block} records for one batch (sizes: "
-                         f"{ {s: len(ix) for s, ix in by_source.items()} }); lower the batch size.")
+        raise ValueError(
+            f"No source has {block} records for one batch (sizes: "
+            f"{ {s: len(ix) for s, ix in by_source.items()} }); lower the batch size."
+        )
     skipped = sorted(set(by_source) - set(usable))
     if skipped:
         logger.warning("Sources smaller than one batch (%d) are skipped: %s", block, ", ".join(skipped))
@@ -176,7 +206,7 @@ def one_source_order(sources: Sequence[str], block: int, min_length: int, seed: 
         blocks = []
         for indices in usable.values():
             shuffled = rng.permutation(indices)
-            blocks += [shuffled[i: i + block].tolist() for i in range(0, len(shuffled) - block + 1, block)]
+            blocks += [shuffled[i : i + block].tolist() for i in range(0, len(shuffled) - block + 1, block)]
         for b in rng.permutation(len(blocks)):
             order += blocks[b]
     return order
@@ -198,8 +228,9 @@ def encode_records(encoder, records: Sequence[PairRecord]) -> list[EncodedRecord
     positives = encode_texts(encoder, [r.positive for r in records])
     with_negative = [i for i, r in enumerate(records) if r.negative is not None]
     negatives = dict(zip(with_negative, encode_texts(encoder, [records[i].negative for i in with_negative])))
-    return [EncodedRecord(q, p, negatives.get(i), r.source)
-            for i, (q, p, r) in enumerate(zip(queries, positives, records))]
+    return [
+        EncodedRecord(q, p, negatives.get(i), r.source) for i, (q, p, r) in enumerate(zip(queries, positives, records))
+    ]
 
 
 @dataclass
@@ -210,8 +241,10 @@ class PairCollator:
 
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
         records = [f["input_ids"] for f in features]
-        batch = {"query": pad_group([r.query for r in records], self.pad_token_id),
-                 "positive": pad_group([r.positive for r in records], self.pad_token_id)}
+        batch = {
+            "query": pad_group([r.query for r in records], self.pad_token_id),
+            "positive": pad_group([r.positive for r in records], self.pad_token_id),
+        }
         if all(r.negative is not None for r in records):
             batch["negative"] = pad_group([r.negative for r in records], self.pad_token_id)
         return flatten_batch(batch)
@@ -240,11 +273,24 @@ def train_supervised(config: SupervisedConfig) -> dict[str, float]:
     block = config.per_device_train_batch_size * world_size()  # one global batch
     needed = block * config.gradient_accumulation_steps * config.max_steps
     order = one_source_order([r.source for r in train], block, needed, config.seed)
-    logger.info("Supervised: %d train / %d held-out records from %s; %d sources; global batch %d",
-                len(train), len(evaluation), config.dataset, len({r.source for r in train}), block)
-    loss_fn = lambda model, batch: contrastive_step(model, batch, config.pooling, config.scale,  # noqa: E731
-                                                    config.gradcache_chunk_size)
+    logger.info(
+        "Supervised: %d train / %d held-out records from %s; %d sources; global batch %d",
+        len(train),
+        len(evaluation),
+        config.dataset,
+        len({r.source for r in train}),
+        block,
+    )
+
+    def loss_fn(model, batch):
+        return contrastive_step(model, batch, config.pooling, config.scale, config.gradcache_chunk_size)
+
     return run_training(
-        config, decoder=decoder, tokenizer=tokenizer, train_sequences=[train[i] for i in order],
-        eval_sequences=evaluation, collator=PairCollator(int(tokenizer.pad_token_id)), loss_fn=loss_fn,
+        config,
+        decoder=decoder,
+        tokenizer=tokenizer,
+        train_sequences=[train[i] for i in order],
+        eval_sequences=evaluation,
+        collator=PairCollator(int(tokenizer.pad_token_id)),
+        loss_fn=loss_fn,
     )

@@ -1,0 +1,282 @@
+"""Encode benchmark: real (non-padding) tokens/s, sentences/s, MFU, peak memory and load time of ``LLM2Vec.encode``.
+
+    python -m bench.encode --model smollm2-135m --workload mixed --n-texts 256 --compare-plain --json out.json
+    python -m bench.encode --model s-llama-1.3b --workload mixed --n-texts 20000 --device cuda --compare-plain
+
+Models: any name ``lab`` loads (``smollm2-135m``, a folder, a hub id), or a random-weight shape built from its config
+on the meta device and materialised in place (no download): ``s-llama-1.3b`` (Sheared-LLaMA-1.3B) and ``mistral-7b``.
+Workloads: ``mixed`` (8-256 tokens, uniform), ``docs`` (512-token documents), ``stsb`` (the STS-B test sentences).
+``--compare-plain`` also times the issue's anchor: a plain batched transformers loop (input order, no sorting, pad to
+the longest text of each batch, mean pooling) on the same model and texts.
+
+Useful FLOPs, per text of T real tokens: 2 * N * T + 4 * L * d * T^2, with N the non-embedding parameters (the matmuls
+of every layer; the bare decoder has no LM head) and 4 * L * d * T^2 the attention scores and weighted values (QK^T
+and AV, 2 * T * d each per token and layer). Padding is never counted as useful. MFU = useful FLOP/s / peak, with the
+issue's peak of 800 TFLOP/s dense bf16 for an H100; on a CPU MFU is n/a.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from lab import LLM2Vec
+from lab.encoder import EncoderConfig
+from lab.models import parse_dtype
+
+logger = logging.getLogger(__name__)
+
+H100_PEAK_FLOPS = 800e12  # the issue's H100 bf16 dense peak (its 18.5% MFU at 59.9k tokens/s implies this)
+TOKENIZER_MODEL = "smollm2-135m"  # random-weight shapes borrow SmolLM2's tokenizer (no Llama tokenizer offline)
+# Random-weight shapes: the architecture's published config (vocab set to the borrowed tokenizer's, see shape_config).
+SHAPES: dict[str, dict] = {
+    "s-llama-1.3b": dict(  # princeton-nlp/Sheared-LLaMA-1.3B
+        model_type="llama", hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=16,
+        intermediate_size=5504, vocab_size=32000, max_position_embeddings=4096, rms_norm_eps=1e-5,
+    ),
+    "mistral-7b": dict(  # mistralai/Mistral-7B-v0.1
+        model_type="mistral", hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+        intermediate_size=14336, vocab_size=32000, max_position_embeddings=32768, sliding_window=4096,
+        rms_norm_eps=1e-5, rope_theta=10000.0,
+    ),
+}
+WORKLOADS = ("mixed", "docs", "stsb")
+
+
+@dataclass
+class Result:
+    """One timed run; every rate counts real (non-padding) tokens only."""
+
+    runner: str  # "lab" (LLM2Vec.encode) or "plain" (the unsorted transformers loop)
+    n_texts: int
+    real_tokens: int
+    processed_tokens: int  # real + padding, as the model saw them
+    seconds: float
+    tokens_per_s: float
+    sentences_per_s: float
+    useful_tflops: float  # useful TFLOP/s achieved
+    mfu: float | None  # None on a CPU
+    peak_memory_mb: float  # torch.cuda.max_memory_allocated on a GPU; process max RSS on a CPU
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- models
+def shape_config(name: str, vocab_size: int):
+    """The transformers config of a random-weight shape; ``vocab_size`` only sizes the embedding table (no FLOPs)."""
+    from transformers import AutoConfig
+
+    values = dict(SHAPES[name])
+    model_type = values.pop("model_type")
+    values["vocab_size"] = vocab_size
+    return AutoConfig.for_model(model_type, **values)
+
+
+@torch.no_grad()
+def materialise(model: nn.Module, device: torch.device, seed: int = 0) -> nn.Module:
+    """Allocate a meta-device model on ``device`` and fill it: N(0, 0.02) matrices, unit norms, real RoPE tables."""
+    model.to_empty(device=device)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.normal_(0.0, 0.02, generator=generator)
+            if getattr(module, "bias", None) is not None:
+                module.bias.zero_()
+        elif hasattr(module, "inv_freq"):  # rotary embedding: non-persistent buffers computed at init
+            fresh = type(module)(module.config)
+            for name in ("inv_freq", "original_inv_freq"):
+                if hasattr(module, name):
+                    getattr(module, name).copy_(getattr(fresh, name))
+        elif "norm" in type(module).__name__.lower() and getattr(module, "weight", None) is not None:
+            module.weight.fill_(1.0)
+    return model
+
+
+def load_encoder(name: str, dtype: str | None, device: str | None) -> LLM2Vec:
+    """``LLM2Vec`` for a lab model name or a random-weight shape, bidirectional with mean pooling."""
+    if name not in SHAPES:
+        return LLM2Vec.from_pretrained(name, bidirectional=True, pooling="mean", dtype=dtype, device=device)
+    from transformers import AutoModel, AutoTokenizer
+
+    from lab.models import default_device, resolve_model_path
+
+    torch_device = torch.device(device) if device else default_device()
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(TOKENIZER_MODEL))
+    config = shape_config(name, vocab_size=len(tokenizer))
+    config._attn_implementation = "sdpa"
+    with torch.device("meta"):
+        model = AutoModel.from_config(config, dtype=parse_dtype(dtype, torch_device))  # no memory, no init
+    model = materialise(model, torch_device).eval()
+    return LLM2Vec.from_model(model, tokenizer, EncoderConfig(pooling="mean", base_model=f"random:{name}"))
+
+
+def non_embedding_params(model: nn.Module) -> int:
+    """Parameters that do matmuls per token: everything but the embedding table (norm weights are negligible)."""
+    return sum(p.numel() for n, p in model.named_parameters() if "embed_tokens" not in n)
+
+
+def useful_flops(lengths: np.ndarray, n_params: int, n_layers: int, hidden: int) -> float:
+    """2 * N * T + 4 * L * d * T^2 summed over texts of ``lengths`` real tokens."""
+    lengths = lengths.astype(np.float64)
+    return float((2.0 * n_params * lengths + 4.0 * n_layers * hidden * lengths**2).sum())
+
+
+# ---------------------------------------------------------------- workloads
+def word_salad(tokenizer, lengths: list[int], seed: int) -> list[str]:
+    """Texts of about ``lengths[i]`` tokens: random whole words from the tokenizer's vocabulary, cut by tokens."""
+    rng = np.random.default_rng(seed)
+    words = sorted(t[1:] for t in tokenizer.get_vocab() if t.startswith("Ġ") and t[1:].isalpha() and len(t) > 2)
+    texts = [" ".join(rng.choice(words, size=n)) for n in lengths]  # a word is >= 1 token: enough to cut from
+    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    return [tokenizer.decode(row[:n]).strip() for row, n in zip(ids, lengths, strict=True)]
+
+
+def make_texts(workload: str, tokenizer, n_texts: int, seed: int = 0) -> list[str]:
+    """The texts of a workload: mixed 8-256 tokens, 512-token docs, or the STS-B test sentences."""
+    if workload == "stsb":
+        from lab.data.stsb import load_stsb
+
+        sentences = [s for pair in load_stsb("test") for s in (pair.sentence1, pair.sentence2)]
+        return sentences[:n_texts] if n_texts else sentences
+    if workload not in WORKLOADS:
+        raise ValueError(f"Unknown workload {workload!r}; expected one of {', '.join(WORKLOADS)}.")
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(8, 257, size=n_texts) if workload == "mixed" else np.full(n_texts, 512)
+    return word_salad(tokenizer, [int(n) for n in lengths], seed)
+
+
+# ---------------------------------------------------------------- runners
+def plain_loop(encoder: LLM2Vec, texts: list[str], batch_size: int) -> tuple[np.ndarray, int]:
+    """The issue's anchor: batches in input order, one tokenizer call each, pad to the longest, mean pooling."""
+    tokenizer, model, device = encoder.tokenizer, encoder.model, encoder.device
+    out, processed = [], 0
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
+                              max_length=encoder.config.max_length, return_tensors="pt").to(device)
+            hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+            out.append(((hidden * mask).sum(1) / mask.sum(1)).float().cpu())  # (B, C)
+            processed += batch["input_ids"].numel()
+    return torch.cat(out).numpy(), processed
+
+
+def lab_loop(encoder: LLM2Vec, texts: list[str], batch_size: int) -> tuple[np.ndarray, int]:
+    """``LLM2Vec.encode`` (sorted by length); processed tokens are recomputed from its sorted batches."""
+    emb = encoder.encode(texts, batch_size=batch_size, show_progress_bar=False)
+    lengths = np.sort([len(f["input_ids"]) for f in encoder.tokenize(texts)])[::-1]
+    processed = sum(int(lengths[i]) * len(lengths[i : i + batch_size]) for i in range(0, len(lengths), batch_size))
+    return emb, processed
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak allocated GPU memory, or the process's max RSS on a CPU (Linux reports KiB)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_runner(name: str, run: Callable, encoder: LLM2Vec, texts: list[str], batch_size: int,
+                real_lengths: np.ndarray) -> tuple[Result, np.ndarray]:
+    """Warm up on a few texts, then time one full pass of ``run``."""
+    device = encoder.device
+    run(encoder, texts[: min(len(texts), 2 * batch_size)], batch_size)  # warm-up: kernels, allocator, threads
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    synchronize(device)
+    start = time.perf_counter()
+    emb, processed = run(encoder, texts, batch_size)
+    synchronize(device)
+    seconds = time.perf_counter() - start
+    config = encoder.model.config
+    flops = useful_flops(real_lengths, non_embedding_params(encoder.model), config.num_hidden_layers,
+                         config.hidden_size)
+    real = int(real_lengths.sum())
+    result = Result(
+        runner=name, n_texts=len(texts), real_tokens=real, processed_tokens=processed, seconds=round(seconds, 3),
+        tokens_per_s=round(real / seconds, 1), sentences_per_s=round(len(texts) / seconds, 2),
+        useful_tflops=round(flops / seconds / 1e12, 4),
+        mfu=round(flops / seconds / H100_PEAK_FLOPS, 4) if device.type == "cuda" else None,
+        peak_memory_mb=round(peak_memory_mb(device), 1),
+    )
+    return result, emb
+
+
+def run_benchmark(args: argparse.Namespace) -> dict:
+    """Load the model, build the texts, time ours (and the plain loop); returns a JSON-ready report."""
+    torch.manual_seed(args.seed)
+    start = time.perf_counter()
+    encoder = load_encoder(args.model, args.dtype, args.device)
+    synchronize(encoder.device)
+    load_seconds = time.perf_counter() - start
+    texts = make_texts(args.workload, encoder.tokenizer, args.n_texts, args.seed)
+    real_lengths = np.array([len(f["input_ids"]) for f in encoder.tokenize(texts)])  # capped at max_length
+    results, embeddings = [], {}
+    runners = [("lab", lab_loop)] + ([("plain", plain_loop)] if args.compare_plain else [])
+    for name, run in runners:
+        result, embeddings[name] = time_runner(name, run, encoder, texts, args.batch_size, real_lengths)
+        logger.info("%s: %s", name, result)
+        results.append(result)
+    report = {
+        "model": args.model, "workload": args.workload, "batch_size": args.batch_size,
+        "dtype": str(next(encoder.model.parameters()).dtype), "device": str(encoder.device),
+        "device_name": torch.cuda.get_device_name(encoder.device) if encoder.device.type == "cuda"
+        else platform.processor() or platform.machine(),
+        "torch_threads": torch.get_num_threads(), "load_seconds": round(load_seconds, 2),
+        "non_embedding_params": non_embedding_params(encoder.model),
+        "mean_real_tokens_per_text": round(float(real_lengths.mean()), 1),
+        "mfu_peak_flops": H100_PEAK_FLOPS, "results": [asdict(r) for r in results],
+    }
+    if args.compare_plain:  # same texts, same model: the two runners must agree (mean pooling, fp32 pooling)
+        a, b = embeddings["lab"], embeddings["plain"]
+        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        report["lab_vs_plain_min_cosine"] = float(cos.min())
+        report["speedup_vs_plain"] = round(results[0].tokens_per_s / results[1].tokens_per_s, 3)
+    return report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="LLM2Vec encode benchmark (real tokens/s, MFU, memory, load time).")
+    parser.add_argument("--model", default="smollm2-135m", help=f"a lab model name, or one of {', '.join(SHAPES)}")
+    parser.add_argument("--workload", default="mixed", choices=WORKLOADS)
+    parser.add_argument("--n-texts", type=int, default=256, help="texts to encode (stsb: 0 = all 2,758)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: bf16 GPU, fp32 CPU)")
+    parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
+    parser.add_argument("--compare-plain", action="store_true", help="also time the plain transformers loop")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", default=None, help="write the report here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print (and optionally save) the JSON report."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    report = run_benchmark(args)
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as handle:
+            handle.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

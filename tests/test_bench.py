@@ -1,0 +1,58 @@
+"""The encode benchmark's pieces: FLOP formula, word-salad lengths, meta-device shapes, and ours vs the plain loop."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from transformers import AutoConfig, AutoModel
+
+from bench import encode as bench
+from lab import LLM2Vec
+
+
+def test_useful_flops_by_hand() -> None:
+    # texts of 3 and 5 tokens, N = 100 matmul params, L = 2 layers, d = 8
+    by_hand = (2 * 100 * 3 + 4 * 2 * 8 * 3 * 3) + (2 * 100 * 5 + 4 * 2 * 8 * 5 * 5)
+    assert bench.useful_flops(np.array([3, 5]), n_params=100, n_layers=2, hidden=8) == by_hand
+
+
+def test_shapes_have_the_published_sizes() -> None:
+    expected = {"s-llama-1.3b": 1.214e9, "mistral-7b": 6.98e9}  # non-embedding parameters
+    for name, params in expected.items():
+        with torch.device("meta"):
+            model = AutoModel.from_config(bench.shape_config(name, vocab_size=32000))
+        assert abs(bench.non_embedding_params(model) - params) / params < 0.002
+
+
+def test_materialise_matches_a_normal_init() -> None:
+    config = AutoConfig.for_model("mistral", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+                                  num_key_value_heads=2, intermediate_size=128, vocab_size=500, sliding_window=16)
+    with torch.device("meta"):
+        model = AutoModel.from_config(config)
+    model = bench.materialise(model, torch.device("cpu"))
+    normal = AutoModel.from_config(config)
+    assert torch.equal(model.rotary_emb.inv_freq, normal.rotary_emb.inv_freq)
+    assert torch.equal(model.norm.weight, torch.ones(64))
+    assert abs(model.layers[0].mlp.up_proj.weight.std().item() - 0.02) < 0.002
+    assert torch.isfinite(model(input_ids=torch.randint(0, 500, (2, 9))).last_hidden_state).all()
+
+
+def test_word_salad_has_about_the_asked_lengths() -> None:
+    model = LLM2Vec.from_pretrained("tiny-llama", device="cpu")
+    texts = bench.make_texts("mixed", model.tokenizer, n_texts=20)
+    lengths = np.array([len(f["input_ids"]) for f in model.tokenize(texts)])
+    asked = np.random.default_rng(0).integers(8, 257, size=20)
+    assert np.abs(lengths - asked).max() <= 0.1 * asked.max()
+
+
+def test_ours_and_the_plain_loop_agree_and_report() -> None:
+    args = argparse.Namespace(model="tiny-llama", workload="mixed", n_texts=24, batch_size=8, dtype=None,
+                              device="cpu", compare_plain=True, seed=0)
+    report = bench.run_benchmark(args)
+    assert report["lab_vs_plain_min_cosine"] > 0.99999  # same model, same mean pooling: same vectors
+    lab, plain = report["results"]
+    assert lab["real_tokens"] == plain["real_tokens"] > 0
+    assert lab["processed_tokens"] <= plain["processed_tokens"]  # sorting by length never pads more
+    assert lab["mfu"] is None and lab["tokens_per_s"] > 0
