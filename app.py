@@ -38,7 +38,10 @@ CSS = """
 .lab-card {flex: 1 1 240px; min-width: 240px; border: 1px solid var(--border-color-primary); border-radius: 10px;
            padding: 8px 10px; background: var(--background-fill-secondary);}
 .lab-card h4 {margin: 2px 0 6px 0; font-size: 0.95em;}
-.lab-card table, .lab-pair {width: 100%; border-collapse: collapse; font-size: 0.86em; border: none !important;}
+.lab-card table, .lab-pair {width: 100%; border-collapse: collapse; font-size: 0.86em; border: none !important;
+           border-left: none !important; border-right: none !important;}
+.lab-card tr, .lab-pair tr, .lab-card thead, .lab-pair thead {border: none !important;}
+.lab-pair td:last-child, .lab-pair th:last-child {width: 7em;}
 .lab-card td, .lab-card th, .lab-pair td, .lab-pair th {padding: 4px 5px !important; vertical-align: top;
            border: none !important; border-bottom: 1px solid var(--border-color-primary) !important;
            text-align: left; background: transparent;}
@@ -167,13 +170,12 @@ def build_app(
         )
 
     def overview() -> tuple[str, str]:
-        umap_state = (
-            "ready"
-            if warm.done.is_set() and not warm.error
-            else f"unavailable ({warm.error}); use PCA or t-SNE"
-            if warm.error
-            else "compiling in the background (first start only); PCA and t-SNE work now"
-        )
+        if warm.error:
+            umap_state = f"unavailable ({warm.error}); use PCA or t-SNE"
+        elif warm.done.is_set():
+            umap_state = "ready"
+        else:
+            umap_state = "compiling in the background (first start only); PCA and t-SNE work now"
         return actions.variants_markdown(engine), f"UMAP: {umap_state}."
 
     with gr.Blocks(title="LLM2Vec Lab") as app:
@@ -199,7 +201,7 @@ def build_app(
                 model_name = gr.Textbox(
                     label="Model name or local folder",
                     scale=3,
-                    placeholder="e.g. gemma3-270m, tiny-qwen2, /path/to/a/saved/model",
+                    placeholder="e.g. tiny-qwen2, /path/to/a/saved/model, or a hub id (needs the network)",
                 )
                 model_bi = gr.Checkbox(value=True, label="bidirectional", scale=1)
                 model_pool = gr.Dropdown(list(POOLING_MODES), value="mean", label="pooling", scale=1)
@@ -246,7 +248,6 @@ def build_app(
                 with gr.Row():
                     method = gr.Radio(list(PROJECTIONS), value="UMAP", label="Projection", scale=3)
                     draw = gr.Button("Draw the map", variant="primary", scale=1, elem_id="map-button")
-                umap_status = gr.Markdown()
                 map_status = gr.Markdown()
                 figure = gr.Plot(elem_id="map-plot")
             with gr.Tab("Pair", elem_id="pair-tab"):
@@ -254,6 +255,13 @@ def build_app(
                     first = gr.Textbox(label="Sentence A", value="The cat sat on the mat.")
                     second = gr.Textbox(label="Sentence B", value="A kitten is resting on a rug.")
                 compare = gr.Button("Compare", variant="primary", elem_id="pair-button")
+                gr.Markdown(
+                    "Left: the cosine of the two sentences per variant. Right: each decoder's weights run the same "
+                    "two sentences causally and bidirectionally; per layer, the mean cosine between the two hidden "
+                    "states of each token. 1.0 means removing the causal mask changes nothing there; MNTP training "
+                    "should keep the model closer to its causal self than the untrained Bi.",
+                    elem_classes="lab-legend",
+                )
                 pair_status = gr.Markdown()
                 with gr.Row(equal_height=False):
                     cosines = gr.HTML()
@@ -275,7 +283,7 @@ def build_app(
         add.click(
             add_model, [model_name, model_bi, model_pool, chosen], [model_status, chosen, table], api_name="add_model"
         )
-        app.load(overview, None, [table, umap_status], api_name="overview")
+        app.load(overview, None, [table, map_status], api_name="overview")
     app.queue(max_size=64)
     return app
 

@@ -41,13 +41,28 @@ TOKENIZER_MODEL = "smollm2-135m"  # random-weight shapes borrow SmolLM2's tokeni
 # Random-weight shapes: the architecture's published config (vocab set to the borrowed tokenizer's, see shape_config).
 SHAPES: dict[str, dict] = {
     "s-llama-1.3b": dict(  # princeton-nlp/Sheared-LLaMA-1.3B
-        model_type="llama", hidden_size=2048, num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=16,
-        intermediate_size=5504, vocab_size=32000, max_position_embeddings=4096, rms_norm_eps=1e-5,
+        model_type="llama",
+        hidden_size=2048,
+        num_hidden_layers=24,
+        num_attention_heads=16,
+        num_key_value_heads=16,
+        intermediate_size=5504,
+        vocab_size=32000,
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-5,
     ),
     "mistral-7b": dict(  # mistralai/Mistral-7B-v0.1
-        model_type="mistral", hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
-        intermediate_size=14336, vocab_size=32000, max_position_embeddings=32768, sliding_window=4096,
-        rms_norm_eps=1e-5, rope_theta=10000.0,
+        model_type="mistral",
+        hidden_size=4096,
+        num_hidden_layers=32,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        intermediate_size=14336,
+        vocab_size=32000,
+        max_position_embeddings=32768,
+        sliding_window=4096,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
     ),
 }
 WORKLOADS = ("mixed", "docs", "stsb")
@@ -161,8 +176,13 @@ def plain_loop(encoder: LLM2Vec, texts: list[str], batch_size: int) -> tuple[np.
     out, processed = [], 0
     with torch.inference_mode():
         for start in range(0, len(texts), batch_size):
-            batch = tokenizer(texts[start : start + batch_size], padding=True, truncation=True,
-                              max_length=encoder.config.max_length, return_tensors="pt").to(device)
+            batch = tokenizer(
+                texts[start : start + batch_size],
+                padding=True,
+                truncation=True,
+                max_length=encoder.config.max_length,
+                return_tensors="pt",
+            ).to(device)
             hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
             out.append(((hidden * mask).sum(1) / mask.sum(1)).float().cpu())  # (B, C)
@@ -190,8 +210,9 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_runner(name: str, run: Callable, encoder: LLM2Vec, texts: list[str], batch_size: int,
-                real_lengths: np.ndarray) -> tuple[Result, np.ndarray]:
+def time_runner(
+    name: str, run: Callable, encoder: LLM2Vec, texts: list[str], batch_size: int, real_lengths: np.ndarray
+) -> tuple[Result, np.ndarray]:
     """Warm up on a few texts, then time one full pass of ``run``."""
     device = encoder.device
     run(encoder, texts[: min(len(texts), 2 * batch_size)], batch_size)  # warm-up: kernels, allocator, threads
@@ -203,12 +224,18 @@ def time_runner(name: str, run: Callable, encoder: LLM2Vec, texts: list[str], ba
     synchronize(device)
     seconds = time.perf_counter() - start
     config = encoder.model.config
-    flops = useful_flops(real_lengths, non_embedding_params(encoder.model), config.num_hidden_layers,
-                         config.hidden_size)
+    flops = useful_flops(
+        real_lengths, non_embedding_params(encoder.model), config.num_hidden_layers, config.hidden_size
+    )
     real = int(real_lengths.sum())
     result = Result(
-        runner=name, n_texts=len(texts), real_tokens=real, processed_tokens=processed, seconds=round(seconds, 3),
-        tokens_per_s=round(real / seconds, 1), sentences_per_s=round(len(texts) / seconds, 2),
+        runner=name,
+        n_texts=len(texts),
+        real_tokens=real,
+        processed_tokens=processed,
+        seconds=round(seconds, 3),
+        tokens_per_s=round(real / seconds, 1),
+        sentences_per_s=round(len(texts) / seconds, 2),
         useful_tflops=round(flops / seconds / 1e12, 4),
         mfu=round(flops / seconds / H100_PEAK_FLOPS, 4) if device.type == "cuda" else None,
         peak_memory_mb=round(peak_memory_mb(device), 1),
@@ -232,14 +259,20 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         logger.info("%s: %s", name, result)
         results.append(result)
     report = {
-        "model": args.model, "workload": args.workload, "batch_size": args.batch_size,
-        "dtype": str(next(encoder.model.parameters()).dtype), "device": str(encoder.device),
-        "device_name": torch.cuda.get_device_name(encoder.device) if encoder.device.type == "cuda"
+        "model": args.model,
+        "workload": args.workload,
+        "batch_size": args.batch_size,
+        "dtype": str(next(encoder.model.parameters()).dtype),
+        "device": str(encoder.device),
+        "device_name": torch.cuda.get_device_name(encoder.device)
+        if encoder.device.type == "cuda"
         else platform.processor() or platform.machine(),
-        "torch_threads": torch.get_num_threads(), "load_seconds": round(load_seconds, 2),
+        "torch_threads": torch.get_num_threads(),
+        "load_seconds": round(load_seconds, 2),
         "non_embedding_params": non_embedding_params(encoder.model),
         "mean_real_tokens_per_text": round(float(real_lengths.mean()), 1),
-        "mfu_peak_flops": H100_PEAK_FLOPS, "results": [asdict(r) for r in results],
+        "mfu_peak_flops": H100_PEAK_FLOPS,
+        "results": [asdict(r) for r in results],
     }
     if args.compare_plain:  # same texts, same model: the two runners must agree (mean pooling, fp32 pooling)
         a, b = embeddings["lab"], embeddings["plain"]

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from lab.adapters import apply_adapters
 from lab.bidirectional import make_bidirectional, set_causal
-from lab.models import default_device, load_model, parse_dtype
+from lab.models import PACKAGED_MODELS, default_device, load_model, parse_dtype
 from lab.pooling import canonical_pooling, pool
 
 logger = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class EncoderConfig:
     pooling: str = "mean"  # mean | weighted_mean | last_token (= eos_token) | bos_token
     max_length: int = 512  # longer texts are cut to this many tokens (the instruction counts too)
     attn_implementation: str = "sdpa"  # falls back to eager for architectures without SDPA (Gemma 2)
+    pool_special_tokens: bool = False  # True pools [CLS]/[SEP]/BOS too, as sentence-transformers does for BERT models
     base_model: str = ""  # the name it was loaded from, for provenance
     adapters: list[str] = field(default_factory=list)  # adapters merged into the weights, in order
 
@@ -123,7 +124,9 @@ class LLM2Vec:
             "max_length": max_length,
             "attn_implementation": attn_implementation,
         }
-        values = {**(asdict(saved) if saved else {}), **{k: v for k, v in overrides.items() if v is not None}}
+        defaults = PACKAGED_MODELS[name].encoder_defaults if name in PACKAGED_MODELS else {}
+        values = {**defaults, **(asdict(saved) if saved else {})}
+        values.update({k: v for k, v in overrides.items() if v is not None})
         values["base_model"] = values.get("base_model") or name
         config = EncoderConfig(**values)
         device = torch.device(device) if device is not None else default_device()
@@ -183,7 +186,8 @@ class LLM2Vec:
         tokens are pooled, n being the text's own token count (tokenised alone, without special tokens): so a BOS and
         the instruction are attended to but not pooled. Where the text's first word splits differently alone than after
         the space ("Someone" -> "Some" "one", but " Someone"), this takes the instruction's last token too, exactly as
-        the reference does. A text cut at ``max_length`` pools its kept tokens, found by character offsets.
+        the reference does. A text cut at ``max_length`` pools its kept tokens, found by character offsets. Special
+        tokens the tokenizer adds (BOS, [CLS], [SEP]) are pooled only with ``pool_special_tokens``.
         """
         pairs = _check_inputs(sentences)
         if not pairs:
@@ -220,11 +224,16 @@ class LLM2Vec:
         )
         for ids, offsets, special, prefix, n_own in rows:
             ids = np.asarray(ids, dtype=np.int64)
-            if len(ids) < budget:  # not cut: the last n_own tokens, as llm2vec pools
-                pool_mask = np.arange(len(ids)) >= len(ids) - n_own
-            else:  # cut at max_length: the text's kept tokens, by character offsets, never a special token
+            special = np.asarray(special, dtype=bool)  # BOS / [CLS] / [SEP] added by the tokenizer
+            pool_mask = np.zeros(len(ids), dtype=bool)
+            if len(ids) < budget:  # not cut: the last n_own non-special tokens, as llm2vec pools
+                ordinary = np.flatnonzero(~special)
+                pool_mask[ordinary[len(ordinary) - min(n_own, len(ordinary)) :]] = True
+            else:  # cut at max_length: the text's kept tokens, by character offsets
                 starts = np.asarray([start for start, _ in offsets], dtype=np.int64).reshape(-1)
-                pool_mask = (starts >= len(prefix)) & (np.asarray(special, dtype=np.int64) == 0)
+                pool_mask = (starts >= len(prefix)) & ~special
+            if self.config.pool_special_tokens:  # sentence-transformers' convention: [CLS] and [SEP] count too
+                pool_mask |= special
             if needs_bos:
                 if len(ids) == 0 or ids[0] != bos:  # tokenizers like SmolLM2's add no BOS: prepend it
                     ids = np.concatenate([[bos], ids[: self.config.max_length - 1]])

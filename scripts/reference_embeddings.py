@@ -36,10 +36,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from transformers import AutoModel, AutoTokenizer
-
 from llm2vec import LLM2Vec  # the reference library (0.2.3)
 from llm2vec.models import LlamaBiModel
+from transformers import AutoModel, AutoTokenizer
 
 logger = logging.getLogger("reference_embeddings")
 

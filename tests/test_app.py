@@ -225,6 +225,24 @@ def test_minilm_variant_equals_sentence_transformers_mean_pooling(engine):
     np.testing.assert_allclose(engine.embed(engine.variant("MiniLM"), CORPUS), expected, atol=1e-5)
 
 
+def test_adapter_variant_merges_its_lora(tmp_path):
+    """A variant with an adapter folder loads it, merged, exactly as LLM2Vec.from_pretrained(adapters=...) does."""
+    from peft import LoraConfig, get_peft_model
+
+    from lab.tiny import tiny_model
+
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(tiny_model("llama"), config).save_pretrained(tmp_path / "lora")
+    adapted = Variant("Tiny Bi+LoRA", "tiny-llama", adapters=(str(tmp_path / "lora"),))
+    plain = Variant("Tiny Bi", "tiny-llama")
+    engine = Engine([plain, adapted], device="cpu")
+    assert unavailable_reason(adapted) is None
+    reference = LLM2Vec.from_pretrained("tiny-llama", device="cpu", adapters=[str(tmp_path / "lora")])
+    expected = reference.encode(CORPUS[:3], normalize_embeddings=True)
+    np.testing.assert_allclose(engine.embed(adapted, CORPUS[:3]), expected, atol=1e-5)
+    assert not np.allclose(engine.embed(plain, CORPUS[:3]), expected, atol=1e-3)  # the adapter changed the weights
+
+
 def test_unavailable_variant_is_a_note_not_a_crash(engine):
     missing = engine.variant("Tiny +missing adapter")
     assert "not trained yet" in unavailable_reason(missing)

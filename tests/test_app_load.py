@@ -10,7 +10,6 @@ import pytest
 
 from lab.encoder import LLM2Vec
 from lab.explore.engine import Engine
-from lab.explore.sentence_encoder import MeanPoolingEncoder
 from lab.explore.variants import tiny_variants
 from tests.test_app import CORPUS, CORPUS_BOX, launch_tiny
 
@@ -43,10 +42,7 @@ def expected_top3(texts_by_query: list[str]) -> dict[tuple[str, str], list[int]]
     """(query, variant) -> the indices of the 3 best corpus texts, computed without the app."""
     out = {}
     for label, (model, bidirectional, pooling) in RECIPES.items():
-        if model == "all-minilm-l6-v2":
-            encoder = MeanPoolingEncoder.from_pretrained(model, device="cpu")
-        else:
-            encoder = LLM2Vec.from_pretrained(model, bidirectional=bidirectional, pooling=pooling, device="cpu")
+        encoder = LLM2Vec.from_pretrained(model, bidirectional=bidirectional, pooling=pooling, device="cpu")
         corpus = encoder.encode(CORPUS, normalize_embeddings=True)
         queries = encoder.encode(texts_by_query, normalize_embeddings=True)
         for query, vector in zip(texts_by_query, queries):

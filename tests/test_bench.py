@@ -27,8 +27,16 @@ def test_shapes_have_the_published_sizes() -> None:
 
 
 def test_materialise_matches_a_normal_init() -> None:
-    config = AutoConfig.for_model("mistral", hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
-                                  num_key_value_heads=2, intermediate_size=128, vocab_size=500, sliding_window=16)
+    config = AutoConfig.for_model(
+        "mistral",
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=128,
+        vocab_size=500,
+        sliding_window=16,
+    )
     with torch.device("meta"):
         model = AutoModel.from_config(config)
     model = bench.materialise(model, torch.device("cpu"))
@@ -48,8 +56,16 @@ def test_word_salad_has_about_the_asked_lengths() -> None:
 
 
 def test_ours_and_the_plain_loop_agree_and_report() -> None:
-    args = argparse.Namespace(model="tiny-llama", workload="mixed", n_texts=24, batch_size=8, dtype=None,
-                              device="cpu", compare_plain=True, seed=0)
+    args = argparse.Namespace(
+        model="tiny-llama",
+        workload="mixed",
+        n_texts=24,
+        batch_size=8,
+        dtype=None,
+        device="cpu",
+        compare_plain=True,
+        seed=0,
+    )
     report = bench.run_benchmark(args)
     assert report["lab_vs_plain_min_cosine"] > 0.99999  # same model, same mean pooling: same vectors
     lab, plain = report["results"]

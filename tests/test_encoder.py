@@ -169,3 +169,21 @@ def test_save_and_reload_give_identical_embeddings(tmp_path, sentences):
     reloaded = LLM2Vec.from_pretrained(tmp_path / "saved")
     assert reloaded.config.pooling == "weighted_mean" and reloaded.config.max_length == 64
     np.testing.assert_array_equal(reloaded.encode(sentences), model.encode(sentences))
+
+
+def test_minilm_through_llm2vec_equals_sentence_transformers_mean_pooling(sentences):
+    """Encoders like MiniLM pool every attended token, [CLS] and [SEP] included (its registry defaults say so)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from lab.models import resolve_model_path
+
+    model = LLM2Vec.from_pretrained("all-minilm-l6-v2", device="cpu")
+    assert model.config.pool_special_tokens and model.config.pooling == "mean"
+    path = resolve_model_path("all-minilm-l6-v2")
+    tokenizer, bert = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    batch = tokenizer(sentences, padding=True, truncation=True, max_length=256, return_tensors="pt")
+    with torch.no_grad():
+        hidden = bert(**batch).last_hidden_state  # (B, T, C)
+    mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
+    expected = ((hidden * mask).sum(1) / mask.sum(1)).numpy()  # sentence-transformers' Pooling(mean)
+    assert_same_embeddings(model.encode(sentences, batch_size=4), expected)

@@ -354,7 +354,7 @@ def test_cli_output_dir_loads_with_llm2vec(straight_run: Path) -> None:
 
 @pytest.mark.slow
 def test_short_real_run_on_smollm2_lowers_masked_token_loss() -> None:
-    """Ten steps on one fixed batch of real Wikipedia text: the masked-token loss on that batch must drop."""
+    """Eight steps on one fixed batch of real Wikipedia text: the masked-token loss on that batch must drop."""
     from lab.data.corpus import load_documents, tokenize_documents
 
     config = MNTPConfig(model="smollm2-135m", max_seq_length=32, lora_dropout=0.0)
@@ -365,7 +365,7 @@ def test_short_real_run_on_smollm2_lowers_masked_token_loss() -> None:
         tokenizer, config, mask_id, vocab_size=len(tokenizer), generator=torch.Generator().manual_seed(0)
     )
     sequences = tokenize_documents(load_documents("wiki-sample", max_documents=3), tokenizer, 32)
-    batch = collator([{"input_ids": s} for s in sequences[:4]])
+    batch = collator([{"input_ids": s} for s in sequences[:2]])
     optimizer = torch.optim.AdamW([p for p in decoder.parameters() if p.requires_grad], lr=1e-3)
 
     def loss_now() -> float:
@@ -375,12 +375,13 @@ def test_short_real_run_on_smollm2_lowers_masked_token_loss() -> None:
 
     before = loss_now()
     decoder.train()
-    for _ in range(10):
+    for _ in range(8):
         loss = mntp_forward(decoder, causal_lm.lm_head, batch)[0]
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
     after = loss_now()
+    print(f"masked-token loss on the batch: {before:.3f} -> {after:.3f}")
     assert math.isfinite(before) and after < before - 0.5, (before, after)
 
 
@@ -452,3 +453,20 @@ def test_offline_wiki_sample_is_clean_english() -> None:
     for markup in ("{{", "}}", "[[", "]]", "<ref", "'''", "|}"):
         assert markup not in text, markup
     assert docs[0].startswith("Anarchism\n\nAnarchism is a political philosophy")
+
+
+@pytest.mark.slow
+def test_shipped_mntp_adapter_loads_and_changes_embeddings(smollm2) -> None:
+    from lab.adapters import shipped_adapters
+    from lab.encoder import LLM2Vec
+
+    folder = shipped_adapters("smollm2-135m")["mntp"]
+    card = (folder / "README.md").read_text()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert f"{metrics['eval_loss']:.3f}" in card and f"{100 * metrics['eval_accuracy']:.1f}%" in card
+    texts = ["The cat sat on the mat.", "Stock markets fell sharply on Monday."]
+    adapted = LLM2Vec.from_pretrained("smollm2-135m", adapters=["mntp"], device="cpu")
+    assert adapted.config.adapters == ["mntp"]
+    a, b = adapted.encode(texts, normalize_embeddings=True), smollm2.encode(texts, normalize_embeddings=True)
+    assert a.shape == (2, 576) and np.isfinite(a).all()
+    assert ((a * b).sum(1) < 0.999).all()  # the adapter moved every embedding

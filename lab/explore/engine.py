@@ -16,7 +16,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from lab.encoder import LLM2Vec
-from lab.explore.sentence_encoder import MeanPoolingEncoder
 from lab.explore.variants import Variant, unavailable_reason
 
 logger = logging.getLogger(__name__)
@@ -80,7 +79,7 @@ class Engine:
         """Whether the variant's model is in memory."""
         return variant.model_key in self._models
 
-    def model(self, variant: Variant) -> LLM2Vec | MeanPoolingEncoder:
+    def model(self, variant: Variant) -> LLM2Vec:
         """The loaded model of a variant (loading it the first time); ``ValueError`` says why it cannot load."""
         key = variant.model_key
         if key in self._models:
@@ -92,24 +91,23 @@ class Engine:
             if key not in self._models:
                 logger.info("Loading %s (%s)", variant.label, variant.model)
                 try:
-                    if variant.encoder_only:
-                        model = MeanPoolingEncoder.from_pretrained(variant.model, variant.max_length, self.device)
-                    else:
-                        model = LLM2Vec.from_pretrained(
-                            variant.model,
-                            bidirectional=variant.bidirectional,
-                            pooling=variant.pooling,
-                            max_length=variant.max_length,
-                            device=self.device,
-                            adapters=list(variant.adapters),
-                        )
+                    # an encoder-only model (MiniLM) takes its registry defaults: mean over every token, as
+                    # sentence-transformers pools it
+                    model = LLM2Vec.from_pretrained(
+                        variant.model,
+                        bidirectional=None if variant.encoder_only else variant.bidirectional,
+                        pooling=None if variant.encoder_only else variant.pooling,
+                        max_length=variant.max_length,
+                        device=self.device,
+                        adapters=list(variant.adapters),
+                    )
                 except Exception as error:  # any loader failure becomes one readable line for the page
                     raise ValueError(f"Could not load {variant.model!r}: {type(error).__name__}: {error}") from error
                 self._model_locks[key] = threading.Lock()
                 self._models[key] = model
         return self._models[key]
 
-    def encoder(self, variant: Variant, pooling: str | None = None) -> LLM2Vec | MeanPoolingEncoder:
+    def encoder(self, variant: Variant, pooling: str | None = None) -> LLM2Vec:
         """The variant's model with the pooling the page asks for (a light wrapper sharing weights and tokenizer)."""
         model = self.model(variant)
         mode = variant.effective_pooling(pooling)

@@ -116,8 +116,8 @@ def scatter_figure(points: dict[str, np.ndarray], texts: list[str], labels: list
     figure.update_xaxes(showticklabels=False, zeroline=False)
     figure.update_yaxes(showticklabels=False, zeroline=False)
     figure.update_layout(
-        height=380 * rows,
-        margin=dict(l=10, r=10, t=50, b=10),
+        height=400 * rows,
+        margin=dict(l=10, r=10, t=60, b=30),
         template="plotly_white",
         title=dict(text=f"{method} of {len(texts)} texts", x=0.01),
         legend=dict(title="label", itemsizing="constant"),
@@ -144,8 +144,10 @@ def layerwise_figure(curves: dict[str, np.ndarray]) -> go.Figure:
         margin=dict(l=10, r=10, t=50, b=10),
         title=dict(text="How much removing the causal mask changes each layer", x=0.01),
         xaxis_title="layer (0 = embeddings)",
+        xaxis=dict(dtick=max(1, max((len(v) for v in curves.values()), default=1) // 10)),
         yaxis_title="mean cos(causal, bidirectional) over tokens",
         yaxis=dict(range=[min(0.0, *(float(np.min(v)) for v in curves.values())) if curves else 0.0, 1.02]),
         legend=dict(orientation="h", y=-0.25),
+        showlegend=True,  # even for one curve: its name says which variants share the weights
     )
     return figure

@@ -36,7 +36,7 @@ def free_port() -> int:
 
 
 def screenshot_page(url: str, out_dir: Path, query: str = QUERY, width: int = 1400) -> list[Path]:
-    """Search, draw the UMAP map and compare a pair on the page at ``url``; save the three views; returns their paths."""
+    """Search, draw the UMAP map and compare a pair on the page at ``url``; save the three views; return the paths."""
     from playwright.sync_api import sync_playwright
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -244,6 +244,7 @@ def layer_figure(rows: list[dict]):
                     line_dash="dash" if r["variant"] == "majority" else "dot",
                     line_color="grey",
                     annotation_text=r["variant"],
+                    annotation_position="top left" if r["variant"] == "majority" else "bottom right",
                     row=1,
                     col=col,
                 )
@@ -277,8 +278,33 @@ def write_results(
     figure = layer_figure(rows)
     figure.write_html(paths["html"], include_plotlyjs="cdn")  # small file; the viewer fetches plotly.js
     try:
-        figure.write_image(out / "probe_layers.png")
-        paths["png"] = out / "probe_layers.png"
-    except Exception as error:  # kaleido (plotly's PNG renderer) is optional
-        logger.warning("PNG figure not written (%s); install kaleido for PNG output.", error)
+        paths["png"] = save_png(figure, out / "probe_layers.png")
+    except Exception as error:  # PNG needs kaleido or a local Chromium; the HTML is the figure of record
+        logger.warning("PNG figure not written (%s).", error)
     return paths
+
+
+def save_png(figure, path: Path) -> Path:
+    """Render a plotly figure to PNG with kaleido when installed, else by screenshotting it in headless Chromium."""
+    try:
+        figure.write_image(path)
+        return path
+    except (ImportError, ValueError, RuntimeError):
+        pass
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    from lab.explore.screenshot import CHROMIUM, CHROMIUM_ARGS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        page_path = Path(tmp) / "figure.html"
+        figure.write_html(page_path, include_plotlyjs=True)  # inline plotly.js: no network needed
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": int(figure.layout.width), "height": int(figure.layout.height)})
+            page.goto(page_path.as_uri())
+            page.wait_for_selector(".main-svg")
+            page.screenshot(path=str(path))
+            browser.close()
+    return path

@@ -261,7 +261,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
             f"--{f.name}",
             default=None,
             metavar=type_name.upper(),
-            help=f"{f.metadata.get('help', '')} (default: {default!r})",
+            help=f"{f.metadata.get('help', '')} (default: {default!r})".replace("%", "%%"),  # argparse formats help
         )
 
 

@@ -270,6 +270,8 @@ def train_supervised(config: SupervisedConfig) -> dict[str, float]:
     encoded = encode_records(build_encoder(decoder, tokenizer, config), records)
     train = [r for i, r in enumerate(encoded) if i not in held_out]
     evaluation = [r for i, r in enumerate(encoded) if i in held_out]
+    if config.max_eval_sequences:
+        evaluation = evaluation[: config.max_eval_sequences]
     block = config.per_device_train_batch_size * world_size()  # one global batch
     needed = block * config.gradient_accumulation_steps * config.max_steps
     order = one_source_order([r.source for r in train], block, needed, config.seed)
