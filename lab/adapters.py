@@ -6,6 +6,7 @@ merged before the next is applied: LLM2Vec's SimCSE adapter was trained on top o
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -39,6 +40,19 @@ def resolve_adapter(adapter: str, base_name: str) -> Path:
     )
 
 
+def grow_embeddings_for(model: nn.Module, adapter_dir: Path) -> None:
+    """Make room for token rows an adapter trained (a new ``<mask>`` token) before loading it.
+
+    Such a token never occurs in the texts we encode, so the base tokenizer stays as it is; only the embedding matrix
+    must have the shape the adapter was saved with.
+    """
+    config = json.loads((adapter_dir / "adapter_config.json").read_text())
+    indices = [i for ids in (config.get("trainable_token_indices") or {}).values() for i in ids]
+    rows = model.get_input_embeddings().num_embeddings
+    if indices and max(indices) >= rows:
+        model.resize_token_embeddings(max(indices) + 1)
+
+
 def apply_adapters(model: nn.Module, adapters: list[str], base_name: str) -> nn.Module:
     """Load each LoRA adapter onto ``model`` and merge it into the weights, in order; returns the merged model."""
     from peft import PeftModel
@@ -46,5 +60,6 @@ def apply_adapters(model: nn.Module, adapters: list[str], base_name: str) -> nn.
     for adapter in adapters:
         path = resolve_adapter(adapter, base_name)
         logger.info("Merging adapter %s", path)
+        grow_embeddings_for(model, path)
         model = PeftModel.from_pretrained(model, str(path)).merge_and_unload()
     return model

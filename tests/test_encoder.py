@@ -187,3 +187,19 @@ def test_minilm_through_llm2vec_equals_sentence_transformers_mean_pooling(senten
     mask = batch["attention_mask"].unsqueeze(-1).float()  # (B, T, 1)
     expected = ((hidden * mask).sum(1) / mask.sum(1)).numpy()  # sentence-transformers' Pooling(mean)
     assert_same_embeddings(model.encode(sentences, batch_size=4), expected)
+
+
+def test_adapter_with_a_trained_new_token_row_loads(tmp_path, sentences):
+    """MNTP with a new <mask> token saves its embedding row with the adapter; loading grows the embeddings first."""
+    from peft import LoraConfig, get_peft_model
+
+    from lab.tiny import tiny_model
+
+    base = tiny_model("llama")
+    new_row = base.get_input_embeddings().num_embeddings
+    base.resize_token_embeddings(new_row + 1)
+    config = LoraConfig(r=4, target_modules=["q_proj"], trainable_token_indices={"embed_tokens": [new_row]})
+    get_peft_model(base, config).save_pretrained(tmp_path / "masked")
+    model = LLM2Vec.from_pretrained("tiny-llama", adapters=[tmp_path / "masked"])
+    assert model.model.get_input_embeddings().num_embeddings == new_row + 1
+    assert np.isfinite(model.encode(sentences)).all()
