@@ -109,3 +109,17 @@ def test_cli_help_lists_fields(capsys: pytest.CaptureFixture) -> None:
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "--mask_probability" in text and "80% mask" in text and "--lora_r" in text
+
+
+def test_resume_skips_a_checkpoint_killed_while_being_written(tmp_path: Path) -> None:
+    """A kill during saving leaves checkpoint-N without trainer_state.json: resume must take the last complete one."""
+    from lab.training.common import last_complete_checkpoint
+
+    for step, complete in ((4, True), (8, True), (12, False)):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "adapter_model.safetensors").write_bytes(b"")
+        if complete:
+            (folder / "trainer_state.json").write_text("{}")
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-8")
+    assert last_complete_checkpoint(tmp_path / "checkpoint-12") is None

@@ -330,17 +330,30 @@ def training_arguments(config: TrainingConfig, has_eval: bool) -> TrainingArgume
     )
 
 
-def resolve_resume(config: TrainingConfig) -> str | None:
-    """The checkpoint to resume from: ``resume`` as a folder, the latest in ``output_dir`` for ``auto``, or None."""
-    from transformers.trainer_utils import get_last_checkpoint
+def last_complete_checkpoint(output_dir: str | Path) -> str | None:
+    """The latest ``checkpoint-N`` whose ``trainer_state.json`` was written (the Trainer writes it last).
 
+    A run killed while saving leaves a half-written folder; resuming from it would fail, so it is skipped.
+    """
+    complete, partial = [], []
+    for folder in Path(output_dir).glob("checkpoint-*"):
+        step = folder.name.removeprefix("checkpoint-")
+        if folder.is_dir() and step.isdigit():
+            (complete if (folder / "trainer_state.json").is_file() else partial).append((int(step), folder))
+    for _, folder in partial:
+        logger.warning("Skipping %s: it was not completely written (the run was interrupted while saving)", folder)
+    return str(max(complete)[1]) if complete else None
+
+
+def resolve_resume(config: TrainingConfig) -> str | None:
+    """The checkpoint to resume from: ``resume`` as a folder, the latest complete one for ``auto``, or None."""
     if config.resume == "never":
         return None
     if config.resume != "auto":
         return config.resume
     if not Path(config.output_dir).is_dir():
         return None
-    return get_last_checkpoint(config.output_dir)
+    return last_complete_checkpoint(config.output_dir)
 
 
 def _truncate_metrics_log(path: Path, step: int) -> None:
