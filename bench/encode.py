@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.shapes import PAPER_SHAPES
 from lab import LLM2Vec
 from lab.encoder import EncoderConfig
 from lab.models import parse_dtype
@@ -38,33 +39,7 @@ logger = logging.getLogger(__name__)
 
 H100_PEAK_FLOPS = 800e12  # the issue's H100 bf16 dense peak (its 18.5% MFU at 59.9k tokens/s implies this)
 TOKENIZER_MODEL = "smollm2-135m"  # random-weight shapes borrow SmolLM2's tokenizer (no Llama tokenizer offline)
-# Random-weight shapes: the architecture's published config (vocab set to the borrowed tokenizer's, see shape_config).
-SHAPES: dict[str, dict] = {
-    "s-llama-1.3b": dict(  # princeton-nlp/Sheared-LLaMA-1.3B
-        model_type="llama",
-        hidden_size=2048,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        num_key_value_heads=16,
-        intermediate_size=5504,
-        vocab_size=32000,
-        max_position_embeddings=4096,
-        rms_norm_eps=1e-5,
-    ),
-    "mistral-7b": dict(  # mistralai/Mistral-7B-v0.1
-        model_type="mistral",
-        hidden_size=4096,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        intermediate_size=14336,
-        vocab_size=32000,
-        max_position_embeddings=32768,
-        sliding_window=4096,
-        rms_norm_eps=1e-5,
-        rope_theta=10000.0,
-    ),
-}
+SHAPES = PAPER_SHAPES  # vocab is set to the borrowed tokenizer's, see shape_config
 WORKLOADS = ("mixed", "docs", "stsb")
 
 

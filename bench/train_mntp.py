@@ -26,12 +26,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.shapes import PAPER_SHAPES  # noqa: E402
 from lab.bidirectional import make_bidirectional  # noqa: E402
 from lab.training.common import build_lora_model  # noqa: E402
 from lab.training.config import MNTPConfig  # noqa: E402
 from lab.training.mntp import MNTPCollator, mntp_forward  # noqa: E402
 
-# Random-weight shapes (transformers LlamaConfig / MistralConfig fields).
+# Random-weight shapes (transformers config fields): small ones here, the paper's from bench.shapes.
 SHAPES: dict[str, dict] = {
     "tiny": dict(
         model_type="llama",
@@ -52,25 +53,7 @@ SHAPES: dict[str, dict] = {
         vocab_size=49152,
         tie_word_embeddings=True,
     ),
-    "s-llama-1.3b": dict(
-        model_type="llama",
-        hidden_size=2048,
-        intermediate_size=5504,
-        num_hidden_layers=24,
-        num_attention_heads=16,
-        num_key_value_heads=16,
-        vocab_size=32000,
-    ),
-    "mistral-7b": dict(
-        model_type="mistral",
-        hidden_size=4096,
-        intermediate_size=14336,
-        num_hidden_layers=32,
-        num_attention_heads=32,
-        num_key_value_heads=8,
-        vocab_size=32000,
-        sliding_window=None,
-    ),
+    **PAPER_SHAPES,
 }
 
 
@@ -86,7 +69,8 @@ def build_model(shape: str, real_smollm2: bool, device: torch.device) -> torch.n
         )
     else:
         values = dict(SHAPES[shape])
-        config = AutoConfig.for_model(values.pop("model_type"), max_position_embeddings=4096, **values)
+        values.setdefault("max_position_embeddings", 4096)
+        config = AutoConfig.for_model(values.pop("model_type"), **values)
         with torch.device(device):
             model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa", dtype=torch.float32)
     return make_bidirectional(model.to(device), verify=False)
