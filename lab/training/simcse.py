@@ -38,6 +38,21 @@ class ContrastiveSettings:
         default=0, metadata=_help("GradCache: embed the batch in chunks of N texts, same gradients (0 = off)")
     )
 
+    def validate_contrastive(self) -> None:
+        """Checks of the shared fields; each trainer's ``__post_init__`` calls it."""
+        from lab.pooling import canonical_pooling
+
+        canonical_pooling(self.pooling)
+        if self.scale <= 0:
+            raise ValueError(f"scale must be > 0; got {self.scale!r}.")
+        if self.gradcache_chunk_size < 0:
+            raise ValueError(f"gradcache_chunk_size must be >= 0; got {self.gradcache_chunk_size!r}.")
+        if self.gradcache_chunk_size and self.gradient_accumulation_steps != 1:
+            raise ValueError(
+                "GradCache replaces gradient accumulation: set gradient_accumulation_steps to 1 "
+                f"(got {self.gradient_accumulation_steps})."
+            )
+
 
 @dataclass
 class SimCSEConfig(TrainingConfig, ContrastiveSettings):
@@ -63,20 +78,9 @@ class SimCSEConfig(TrainingConfig, ContrastiveSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from lab.pooling import canonical_pooling
-
-        canonical_pooling(self.pooling)
+        self.validate_contrastive()
         if not 0.0 < self.attention_dropout < 1.0:
             raise ValueError(f"attention_dropout must be in (0, 1) for SimCSE; got {self.attention_dropout!r}.")
-        if self.scale <= 0:
-            raise ValueError(f"scale must be > 0; got {self.scale!r}.")
-        if self.gradcache_chunk_size < 0:
-            raise ValueError(f"gradcache_chunk_size must be >= 0; got {self.gradcache_chunk_size!r}.")
-        if self.gradcache_chunk_size and self.gradient_accumulation_steps != 1:
-            raise ValueError(
-                "GradCache replaces gradient accumulation: set gradient_accumulation_steps to 1 "
-                f"(got {self.gradient_accumulation_steps})."
-            )
 
 
 def load_sentences(source: str, max_documents: int = 0) -> list[str]:

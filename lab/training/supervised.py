@@ -88,18 +88,7 @@ class SupervisedConfig(TrainingConfig, ContrastiveSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        from lab.pooling import canonical_pooling
-
-        canonical_pooling(self.pooling)
-        if self.scale <= 0:
-            raise ValueError(f"scale must be > 0; got {self.scale!r}.")
-        if self.gradcache_chunk_size < 0:
-            raise ValueError(f"gradcache_chunk_size must be >= 0; got {self.gradcache_chunk_size!r}.")
-        if self.gradcache_chunk_size and self.gradient_accumulation_steps != 1:
-            raise ValueError(
-                "GradCache replaces gradient accumulation: set gradient_accumulation_steps to 1 "
-                f"(got {self.gradient_accumulation_steps})."
-            )
+        self.validate_contrastive()
         if self.train_sampling_strategy != "sequential":
             raise ValueError(
                 "train_sampling_strategy must be 'sequential' (batches are pre-arranged by source); "
