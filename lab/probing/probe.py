@@ -101,6 +101,7 @@ def predict(probe: LinearProbe, x: torch.Tensor, chunk: int = 65536) -> np.ndarr
     return out.cpu().numpy()
 
 
+@single_thread()
 def train_probe(
     x_train: torch.Tensor,
     y_train: torch.Tensor,
@@ -111,19 +112,6 @@ def train_probe(
     seed: int,
 ) -> ProbeResult:
     """Train one probe on (N, C) float features and (N,) label indices; keep the best-on-valid weights."""
-    with single_thread():
-        return _train_probe(x_train, y_train, x_valid, y_valid, n_classes, config, seed)
-
-
-def _train_probe(
-    x_train: torch.Tensor,
-    y_train: torch.Tensor,
-    x_valid: torch.Tensor,
-    y_valid: torch.Tensor,
-    n_classes: int,
-    config: ProbeConfig,
-    seed: int,
-) -> ProbeResult:
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # dropout masks and the linear layer's initialisation
     probe = LinearProbe(x_train.shape[1], n_classes, config.dropout)
