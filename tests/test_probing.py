@@ -81,18 +81,30 @@ def test_alignment_maps_every_token_back_to_its_word(tiny_uni):
     assert any(len(s) > 1 for s in token_spans(tiny_uni.tokenizer, WORDS[0]))  # multi-piece words are exercised
 
 
+def test_sink_token_must_be_one_known_token(tiny_uni):
+    aligned = F.align_words(tiny_uni.tokenizer, WORDS[:1], sink_token="</s>")[0]
+    assert aligned.input_ids[0] == tiny_uni.tokenizer.eos_token_id and aligned.token_word[0] == -1
+    with pytest.raises(ValueError, match="not one token of this tokenizer"):
+        F.align_words(tiny_uni.tokenizer, WORDS[:1], sink_token="<no such token>")
+
+
 @pytest.mark.parametrize("shift", [0, -1])
 @pytest.mark.parametrize("pooling", ["mean", "first"])
-def test_features_match_a_manual_loop(tiny_uni, tmp_path, shift, pooling):
-    config = F.FeatureConfig(model="tiny-llama", variant="uni", word_pooling=pooling, shift=shift, batch_size=2)
+@pytest.mark.parametrize("sink_token", [None, "<s>"])
+def test_features_match_a_manual_loop(tiny_uni, tmp_path, shift, pooling, sink_token):
+    config = F.FeatureConfig(
+        model="tiny-llama", variant="uni", word_pooling=pooling, shift=shift, batch_size=2, sink_token=sink_token
+    )
     features = F.extract_features(WORDS, config, encoder_factory=lambda c: tiny_uni, root=tmp_path)
     assert features.layers == [0, 1, 2, 3]
+    sink = [] if sink_token is None else [tiny_uni.tokenizer.bos_token_id]
     row = 0
     for words in WORDS:
-        ids = torch.tensor([tiny_uni.tokenizer(" ".join(words))["input_ids"]])
+        ids = torch.tensor([sink + tiny_uni.tokenizer(" ".join(words))["input_ids"]])
         with torch.no_grad():  # one sentence alone: no padding, no batching
             hidden = tiny_uni.model(input_ids=ids, output_hidden_states=True).hidden_states
         for i, span in enumerate(token_spans(tiny_uni.tokenizer, words)):
+            span = [p + len(sink) for p in span]  # the sink token moves every word one place to the right
             for layer in features.layers:
                 expected = manual_word_vector(hidden[layer][0], span, shift, pooling)
                 got = torch.as_tensor(np.asarray(features.layer(layer)[row + i], dtype=np.float32))
@@ -131,10 +143,12 @@ def test_cache_key_changes_with_everything_that_changes_features(tmp_path, monke
         dict(layers=(0, 3)),
         dict(layers=None),
         dict(dtype="bfloat16"),
+        dict(sink_token="<s>"),
     ]
     keys = {F.feature_key(dataclasses.replace(base, **change), WORDS) for change in changes}
     assert key not in keys and len(keys) == len(changes)
     assert F.feature_key(dataclasses.replace(base, batch_size=3), WORDS) == key  # batching does not change features
+    assert "sink_token" not in F.key_fields(base, WORDS)  # caches written before the option keep their keys
     assert F.feature_key(base, WORDS[:2]) != key  # a subset
     assert F.feature_key(base, [WORDS[0], WORDS[1], ["A", "cat", "ran"]]) != key  # other content, same sizes
     with_adapter = dataclasses.replace(base, variant="with-adapter")
@@ -156,6 +170,16 @@ def test_second_extraction_reads_the_cache_without_the_model(tiny_uni, tmp_path)
     assert second.layer(1).dtype == np.float16
     with pytest.raises(ValueError, match="Layer 2 is not in this feature set"):
         second.layer(2)
+
+
+def test_features_beyond_float16_raise_and_leave_no_cache(tmp_path):
+    loud = LLM2Vec.from_pretrained("tiny-llama", bidirectional=False, device="cpu")
+    with torch.no_grad():
+        loud.model.get_input_embeddings().weight.mul_(1e9)  # layer 0 = the embeddings, far beyond 65504
+    config = F.FeatureConfig(model="tiny-llama", variant="uni", layers=(0,))
+    with pytest.raises(ValueError, match="beyond float16's range"):
+        F.extract_features(WORDS, config, encoder_factory=lambda c: loud, root=tmp_path)
+    assert not any(tmp_path.iterdir())  # no half-written folder that a later run could mistake for features
 
 
 def synthetic_splits(n_sentences: int = 60, seed: int = 0) -> dict[str, list[Sentence]]:

@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         batch_size=args.batch_size,
         dtype=args.dtype,
+        sink_token=args.sink_token,
     )
     probe_config = ProbeConfig(steps=args.steps, seeds=tuple(int(s) for s in args.seeds.split(",")))
     start = time.perf_counter()
@@ -135,7 +136,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=16, help="sentences per forward pass")
-    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--dtype", default="float32", help="forward-pass dtype (bf16 on a CPU moves deep states)")
+    parser.add_argument(
+        "--sink-token",
+        default=None,
+        metavar="TOKEN",
+        help="a special token put at position 0 of every sentence, e.g. '<|endoftext|>' (default: none)",
+    )
     parser.add_argument("--steps", type=int, default=1500, help="probe training steps (paper: 1500)")
     parser.add_argument("--seeds", default="0,1,2", help="one probe per seed")
     parser.add_argument(

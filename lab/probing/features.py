@@ -9,6 +9,10 @@ variants the paper reads every sub-token one position to the left (``shift=-1``)
 predicts it. Positions that fall before the sentence are dropped; a word left with none (the first word's only
 sub-token) is read at position 0.
 
+A tokenizer that adds no BOS (SmolLM2's) puts the first word at position 0, which deep layers of a causal model turn
+into an attention sink with activations near 2.5e4, so its state says little about the word. ``sink_token`` puts a
+special token there instead, as Llama-2's BOS does for the paper's models.
+
 Features are stored as float16 ``.npy`` files, one ``(n_words, hidden)`` matrix per layer, opened as memory maps, in
 a folder named by a hash of everything that changes them (``feature_key``).
 """
@@ -36,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 FEATURE_VERSION = 1  # bump when the extraction code changes its output
 WORD_POOLINGS = ("mean", "first")
+FLOAT16_MAX = float(np.finfo(np.float16).max)  # features are stored as float16; LLMs have outliers near 2.5e4
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,9 @@ class FeatureConfig:
     max_length: int = 512  # a sentence longer than this many tokens is an error, never silently cut
     batch_size: int = 16  # sentences per forward pass; features do not depend on it
     dtype: str = "float32"  # model dtype for the forward pass (features are stored as float16)
+    # A special token put at position 0 of every sentence (e.g. "<|endoftext|>"): without one, the first word sits at
+    # position 0, which deep layers turn into an attention sink with huge activations, as BOS is in Llama-2.
+    sink_token: str | None = None
 
     def __post_init__(self) -> None:
         get_variant(self.variant)
@@ -107,8 +115,20 @@ class Aligned:
     token_word: np.ndarray  # (T,)
 
 
-def align_words(tokenizer, sentences: Sequence[Sequence[str]]) -> list[Aligned]:
-    """Tokenise space-joined words in one fast-tokenizer call and map each token to its word by character offsets."""
+def sink_token_id(tokenizer, sink_token: str) -> int:
+    """The id of ``sink_token``, which must be one token of the vocabulary (a special token such as BOS or EOS)."""
+    token_id = tokenizer.convert_tokens_to_ids(sink_token)
+    if not isinstance(token_id, int) or token_id == tokenizer.unk_token_id or token_id < 0:
+        known = ", ".join(repr(t) for t in tokenizer.all_special_tokens)
+        raise ValueError(f"sink_token {sink_token!r} is not one token of this tokenizer; its special tokens: {known}.")
+    return token_id
+
+
+def align_words(tokenizer, sentences: Sequence[Sequence[str]], sink_token: str | None = None) -> list[Aligned]:
+    """Tokenise space-joined words in one fast-tokenizer call and map each token to its word by character offsets.
+
+    With ``sink_token``, that token is put before each sentence at position 0 (it belongs to no word)."""
+    sink = [] if sink_token is None else [sink_token_id(tokenizer, sink_token)]
     texts = [" ".join(words) for words in sentences]
     encoded = tokenizer(texts, add_special_tokens=True, return_offsets_mapping=True, return_attention_mask=False)
     out = []
@@ -124,7 +144,8 @@ def align_words(tokenizer, sentences: Sequence[Sequence[str]]) -> list[Aligned]:
         missing = set(range(len(words))) - set(token_word.tolist())
         if missing:
             raise ValueError(f"Words {sorted(missing)} of {list(words)!r} got no token; check the tokenizer's offsets.")
-        out.append(Aligned(np.asarray(ids, dtype=np.int64), token_word))
+        input_ids = np.asarray(sink + list(ids), dtype=np.int64)
+        out.append(Aligned(input_ids, np.concatenate([np.full(len(sink), -1, dtype=np.int64), token_word])))
     return out
 
 
@@ -198,6 +219,8 @@ def key_fields(config: FeatureConfig, sentences: Sequence[Sequence[str]]) -> dic
         "data": words_hash(sentences),
         "n_sentences": len(sentences),
         "n_words": sum(len(s) for s in sentences),
+        # only when set, so that caches written before this option existed keep their keys
+        **({"sink_token": config.sink_token} if config.sink_token is not None else {}),
     }
 
 
@@ -252,7 +275,7 @@ def load_encoder(config: FeatureConfig):
 @torch.inference_mode()
 def _extract(encoder, sentences: Sequence[Sequence[str]], config: FeatureConfig, folder: Path) -> dict:
     """Run the model once per batch and write every requested layer's word features into ``folder``."""
-    aligned = align_words(encoder.tokenizer, sentences)
+    aligned = align_words(encoder.tokenizer, sentences, config.sink_token)
     too_long = [i for i, a in enumerate(aligned) if len(a.input_ids) > config.max_length]
     if too_long:
         raise ValueError(
@@ -299,6 +322,12 @@ def _extract(encoder, sentences: Sequence[Sequence[str]], config: FeatureConfig,
             torch.as_tensor(local, device=device),
             len(unique),
         )  # (S, W, C)
+        peak = float(pooled.abs().max()) if pooled.numel() else 0.0
+        if not peak <= FLOAT16_MAX:  # also catches NaN; an inf in the cache would poison every probe's standardiser
+            raise ValueError(
+                f"A word feature reaches {peak:.4g}, beyond float16's range ({FLOAT16_MAX:.0f}); the cache cannot "
+                "store it. Check the model (dtype, adapters) for overflowing activations."
+            )
         pooled = pooled.to(torch.float16).cpu().numpy()
         for s, layer in enumerate(layers):
             maps[layer][unique] = pooled[s]
