@@ -86,6 +86,8 @@ def test_sink_token_must_be_one_known_token(tiny_uni):
     assert aligned.input_ids[0] == tiny_uni.tokenizer.eos_token_id and aligned.token_word[0] == -1
     with pytest.raises(ValueError, match="not one token of this tokenizer"):
         F.align_words(tiny_uni.tokenizer, WORDS[:1], sink_token="<no such token>")
+    unk = F.align_words(tiny_uni.tokenizer, WORDS[:1], sink_token="<unk>")[0]  # the unk token itself is a token
+    assert unk.input_ids[0] == tiny_uni.tokenizer.unk_token_id
 
 
 @pytest.mark.parametrize("shift", [0, -1])

@@ -118,7 +118,8 @@ class Aligned:
 def sink_token_id(tokenizer, sink_token: str) -> int:
     """The id of ``sink_token``, which must be one token of the vocabulary (a special token such as BOS or EOS)."""
     token_id = tokenizer.convert_tokens_to_ids(sink_token)
-    if not isinstance(token_id, int) or token_id == tokenizer.unk_token_id or token_id < 0:
+    unknown = token_id == tokenizer.unk_token_id and sink_token != tokenizer.unk_token  # SmolLM2's unk is a real token
+    if not isinstance(token_id, int) or token_id < 0 or unknown:
         known = ", ".join(repr(t) for t in tokenizer.all_special_tokens)
         raise ValueError(f"sink_token {sink_token!r} is not one token of this tokenizer; its special tokens: {known}.")
     return token_id
