@@ -87,9 +87,9 @@ class FeatureConfig:
     shift: int | None = None  # None: the variant's default (-1 for MNTP-trained, 0 otherwise)
     max_length: int = 512  # a sentence longer than this many tokens is an error, never silently cut
     batch_size: int = 16  # sentences per forward pass; features do not depend on it
-    dtype: str = "float32"  # model dtype for the forward pass (features are stored as float16)
-    # A special token put at position 0 of every sentence (e.g. "<|endoftext|>"): without one, the first word sits at
-    # position 0, which deep layers turn into an attention sink with huge activations, as BOS is in Llama-2.
+    dtype: str = "float32"  # forward pass (stored as float16); bf16 moved some deep states of SmolLM2 on a CPU
+    # A special token put at position 0 of every sentence (e.g. "<|endoftext|>"). Without one the first word sits at
+    # position 0, which deep layers turn into an attention sink (Llama-2's BOS takes that role for the paper's models).
     sink_token: str | None = None
 
     def __post_init__(self) -> None:
