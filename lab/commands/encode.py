@@ -1,12 +1,14 @@
-"""``python -m lab encode``: embed a text file (one text a line) into a .npy matrix."""
+"""``python -m lab encode``: embed a text file (one text a line) into a .npy matrix.
+
+The file is streamed in shards and a killed run resumes (``lab.corpus_encode``); ``torchrun --nproc_per_node N -m lab
+encode ...`` spreads the shards over N processes.
+"""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-import numpy as np
-
+from lab.corpus_encode import DEFAULT_SHARD_SIZE
 from lab.pooling import POOLING_MODES
 
 
@@ -37,22 +39,44 @@ def load_model(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    texts = [line.rstrip("\n") for line in Path(args.input).read_text(encoding="utf-8").splitlines()]
-    texts = [t for t in texts if t.strip()]
-    model = load_model(args)
-    embeddings = model.encode(
-        texts, batch_size=args.batch_size, show_progress_bar=True, normalize_embeddings=args.normalize
-    )
-    np.save(args.output, embeddings)
-    print(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {args.output}")
+    from lab.corpus_encode import encode_corpus
+    from lab.distributed import init_distributed, rank_device
+
+    info, created = init_distributed()  # under torchrun / accelerate launch: one shard of the corpus per process
+    if info.world_size > 1 and args.device in (None, "cuda"):
+        args.device = rank_device(info)
+    try:
+        result = encode_corpus(
+            args.input,
+            args.output,
+            load_model(args),
+            batch_size=args.batch_size,
+            shard_size=args.shard_size,
+            normalize_embeddings=args.normalize,
+            show_progress_bar=True,
+        )
+    finally:
+        if created:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if info.is_main:
+        print(f"wrote {result.rows} x {result.dim} embeddings to {result.embeddings} (manifest: {result.manifest})")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("encode", help=__doc__.split(": ", 1)[1])
+    parser = subparsers.add_parser("encode", help=__doc__.split(": ", 1)[1].split("\n")[0])
     add_model_arguments(parser)
-    parser.add_argument("--input", required=True, help="a UTF-8 text file, one text a line (blank lines skipped)")
+    parser.add_argument(
+        "--input",
+        required=True,
+        help="a UTF-8 text file, one text a line (blank lines skipped), or .jsonl ('text' [, 'instruction'])",
+    )
     parser.add_argument("--output", required=True, help="where to write the (n, d) float32 .npy")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--normalize", action="store_true", help="unit-length embeddings")
+    parser.add_argument(
+        "--shard-size", type=int, default=DEFAULT_SHARD_SIZE, help="texts per shard (held in memory; lost to a kill)"
+    )
     parser.set_defaults(func=run)
