@@ -30,6 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
+from lab.memory import memory_report
 from lab.training.config import TrainingConfig, config_to_dict
 
 logger = logging.getLogger(__name__)
@@ -220,12 +221,28 @@ class TimeLimitCallback(TrainerCallback):
         return control
 
 
+class EpochCallback(TrainerCallback):
+    """Tells the training collator which epoch starts (``collator.epoch``), so each pass over the data masks anew."""
+
+    def __init__(self, collator: Callable) -> None:
+        self.collator = collator
+
+    def on_epoch_begin(self, args, state, control, **kwargs) -> None:
+        self.collator.epoch = int(state.epoch or 0)  # a resumed run starts inside the epoch it was killed in
+
+
 class LabTrainer(Trainer):
     """``Trainer`` driven by a ``loss_fn(model, batch) -> (loss, n_correct, n_counted)``.
 
     Logs ``accuracy`` (n_correct / n_counted since the last log) beside the loss, and evaluates with its own loop so
     held-out loss and accuracy are weighted by counted tokens, with a fixed-seed eval collator (same masks every time).
     ``extra_modules`` (e.g. a frozen LM head outside the peft model) are moved to the training device.
+
+    ``token_weighted``: ``loss_fn``'s loss is a mean over ``n_counted`` tokens (MNTP's masked tokens). Each
+    micro-batch's loss is then re-weighted so the step's gradient is that of the mean over every counted token of the
+    global batch (all gradient-accumulation steps, all processes), whatever the split: N processes at batch B/N train
+    as one process at batch B. Otherwise (contrastive losses, a mean over queries of equal-sized micro-batches) the
+    Trainer averages micro-batch losses, which is already the global mean.
     """
 
     def __init__(
@@ -234,12 +251,17 @@ class LabTrainer(Trainer):
         loss_fn: LossFn,
         eval_collator: Callable | None = None,
         extra_modules: dict[str, nn.Module] | None = None,
+        token_weighted: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
-        self.eval_collator = eval_collator or self.data_collator
-        self.model_accepts_loss_kwargs = False  # our loss is a per-micro-batch mean: let Trainer divide by GA steps
+        # a copy: the training collator's epoch moves on, held-out masks must not
+        self.eval_collator = eval_collator or copy.copy(self.data_collator)
+        self.token_weighted = token_weighted
+        # True makes the Trainer count the batch's labels (!= -100) over every accumulation step and process before
+        # the step (num_items_in_batch) and skip its division by the accumulation steps; compute_loss uses the count.
+        self.model_accepts_loss_kwargs = token_weighted
         for module in (extra_modules or {}).values():
             module.to(self.args.device)
         self._correct = 0
@@ -247,6 +269,10 @@ class LabTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, correct, counted = self.loss_fn(model, inputs)
+        if self.token_weighted and num_items_in_batch is not None:
+            # mean over this micro-batch's tokens -> its share of the mean over the global batch's tokens; DDP then
+            # averages the processes' gradients, so each process's share is scaled back up by their number
+            loss = loss * (float(counted) / num_items_in_batch) * self.accelerator.num_processes
         self._correct += int(correct)
         self._counted += int(counted)
         return (loss, None) if return_outputs else loss
@@ -396,6 +422,7 @@ def run_training(
     loss_fn: LossFn,
     eval_collator: Callable | None = None,
     extra_modules: dict[str, nn.Module] | None = None,
+    token_weighted: bool = False,
 ) -> dict[str, Any]:
     """Train ``decoder`` (a peft model) with ``loss_fn``; resume, evaluate, save; returns the final metrics.
 
@@ -407,6 +434,8 @@ def run_training(
         collator: batch builder for training; ``eval_collator`` for evaluation (default: the same).
         loss_fn: ``(model, batch) -> (loss, n_correct, n_counted)``.
         extra_modules: frozen modules ``loss_fn`` uses outside ``decoder`` (moved to the device).
+        token_weighted: ``loss_fn``'s loss is a mean over counted tokens; weight it by the global count (see
+            ``LabTrainer``).
     """
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -419,11 +448,12 @@ def run_training(
         eval_dataset=eval_dataset,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[MetricsFileCallback(out / METRICS_LOG_NAME)]
+        callbacks=[MetricsFileCallback(out / METRICS_LOG_NAME), EpochCallback(collator)]
         + ([TimeLimitCallback(config.max_minutes)] if config.max_minutes else []),
         loss_fn=loss_fn,
         eval_collator=eval_collator,
         extra_modules=extra_modules,
+        token_weighted=token_weighted,
     )
     checkpoint = resolve_resume(config)
     metrics_log = out / METRICS_LOG_NAME
@@ -457,6 +487,8 @@ def run_training(
         "trainable_parameters": trainable,
         "total_parameters": total,
         "resumed_from": checkpoint,
+        "world_size": trainer.args.world_size,
+        **memory_report(trainer.args.device),  # this process's peak (process 0's when distributed)
     }
     if trainer.is_world_process_zero():
         save_run(out, decoder, tokenizer, config, metrics)

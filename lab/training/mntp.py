@@ -67,10 +67,12 @@ class MNTPCollator:
     ``labels`` hold the original id at masked positions and ``IGNORE_INDEX`` everywhere else, aligned with the
     inputs (no shift here: the shift happens in the loss).
 
-    Randomness: an explicit ``generator`` if given; else, when features carry their dataset ``index``, a generator
-    seeded from ``seed`` and the batch's indices, so a batch's masks never depend on RNG state (a resumed run masks
-    exactly as an uninterrupted one: the Trainer collates the first resumed batch *before* restoring its RNG state);
-    else the global torch RNG.
+    Randomness: an explicit ``generator`` if given; else, when features carry their dataset ``index``, one generator
+    per sequence seeded from (``seed``, ``epoch``, index), so a sequence's mask depends neither on RNG state (a resumed
+    run masks exactly as an uninterrupted one: the Trainer collates the first resumed batch *before* restoring its RNG
+    state) nor on the sequences it is batched with (N processes, each with 1/N of a batch, mask as one process with
+    all of it); ``epoch`` (set by the trainer each epoch) gives each pass over the data new masks. Else the global
+    torch RNG.
     """
 
     mask_token_id: int
@@ -81,6 +83,7 @@ class MNTPCollator:
     masking: str = "bert"
     generator: torch.Generator | None = None
     seed: int = 0
+    epoch: int = 0  # advanced by the trainer at each epoch: new masks for each pass over the data
 
     def __post_init__(self) -> None:
         if self.masking not in ("bert", "replace_all"):
@@ -105,38 +108,58 @@ class MNTPCollator:
         allowed[:, 0] = False  # THE SHIFT needs the output at i-1: the first token has none
         return allowed
 
-    def batch_generator(self, features: Sequence[dict]) -> torch.Generator | None:
-        """The RNG for one batch: the explicit one, one seeded by the batch's dataset indices, or None (global)."""
-        if self.generator is not None:
-            return self.generator
-        if features and all("index" in f for f in features):
-            entropy = [self.seed, *(int(f["index"]) for f in features)]
-            return torch.Generator().manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
-        return None
+    def sequence_generators(self, features: Sequence[dict]) -> list[torch.Generator] | None:
+        """One RNG per sequence seeded from (seed, epoch, dataset index), or None without indices (or with an
+        explicit ``generator``)."""
+        if self.generator is not None or not features or not all("index" in f for f in features):
+            return None
+        seeds = [
+            np.random.SeedSequence([self.seed, self.epoch, int(f["index"])]).generate_state(1)[0] for f in features
+        ]
+        return [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+    def draws(
+        self, shape: tuple[int, int], lengths: Sequence[int], generators: Sequence[torch.Generator] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(select, fate, random ids), each (B, T): uniforms that pick targets, uniforms that pick mask / random /
+        keep, and random token ids; per sequence from its own generator (over its real tokens) when given."""
+        if generators is None:
+            return (
+                torch.rand(shape, generator=self.generator),  # (B, T)
+                torch.rand(shape, generator=self.generator),  # (B, T)
+                torch.randint(self.vocab_size, shape, generator=self.generator),  # (B, T)
+            )
+        select, fate = torch.ones(shape), torch.ones(shape)  # padding: 1.0 is never selected
+        random_ids = torch.zeros(shape, dtype=torch.long)
+        for row, (n, g) in enumerate(zip(lengths, generators, strict=True)):
+            select[row, :n] = torch.rand(n, generator=g)
+            fate[row, :n] = torch.rand(n, generator=g)
+            random_ids[row, :n] = torch.randint(self.vocab_size, (n,), generator=g)
+        return select, fate, random_ids
 
     def mask(
-        self, ids: torch.Tensor, attention_mask: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        generators: Sequence[torch.Generator] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Select targets with ``mask_probability`` and corrupt them -> (masked input_ids, labels), both (B, T)."""
-        generator = generator if generator is not None else self.generator
-        draw = torch.rand(ids.shape, generator=generator)  # (B, T) one uniform per position
+        draw, fate, random_ids = self.draws(tuple(ids.shape), attention_mask.sum(dim=1).tolist(), generators)
         selected = (draw < self.mask_probability) & self.maskable(ids, attention_mask)  # (B, T)
         labels = torch.where(selected, ids, torch.full_like(ids, IGNORE_INDEX))  # (B, T)
         inputs = ids.clone()
         if self.masking == "replace_all":
             inputs[selected] = self.mask_token_id
             return inputs, labels
-        fate = torch.rand(ids.shape, generator=generator)  # (B, T) picks mask / random / keep
         to_mask = selected & (fate < BERT_MASK_SHARE)
         to_random = selected & (fate >= BERT_MASK_SHARE) & (fate < BERT_MASK_SHARE + BERT_RANDOM_SHARE)
-        random_ids = torch.randint(self.vocab_size, ids.shape, generator=generator)  # (B, T)
         inputs[to_mask] = self.mask_token_id
         inputs[to_random] = random_ids[to_random]
         return inputs, labels  # the remaining 10% of targets keep their own token
 
     def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
         ids, attention_mask = self.pad(features)
-        inputs, labels = self.mask(ids, attention_mask, self.batch_generator(features))
+        inputs, labels = self.mask(ids, attention_mask, self.sequence_generators(features))
         position_ids = torch.arange(ids.shape[1]).expand_as(ids).contiguous()  # (B, T) right padding: 0..T-1
         return {"input_ids": inputs, "attention_mask": attention_mask, "position_ids": position_ids, "labels": labels}
 
@@ -242,6 +265,7 @@ def train_mntp(config: MNTPConfig) -> dict[str, float]:
         collator=collator,
         loss_fn=lambda model, batch: mntp_forward(model, causal_lm.lm_head, batch),
         extra_modules={"lm_head": causal_lm.lm_head},
+        token_weighted=True,  # the loss is a mean over masked tokens, whose count varies by batch
     )
 
 
