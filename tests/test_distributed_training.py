@@ -101,3 +101,18 @@ def test_simcse_two_processes_with_cross_process_negatives_reach_the_weights_of_
     _train("simcse", tmp_path / "one", 1, *args)
     _train("simcse", tmp_path / "two", 2, *args)
     _compare(tmp_path / "one", tmp_path / "two")
+
+
+@pytest.mark.parametrize("name", ["fsdp-7b.yaml", "deepspeed-zero3.yaml"])
+def test_launcher_configs_for_7b_models_load_in_accelerate(name: str) -> None:
+    """The 7-8B launcher configs are valid accelerate configs naming things that exist (they are not run here)."""
+    from accelerate.commands.config.config_args import load_config_from_file
+    from transformers.models.mistral import modeling_mistral
+
+    config = load_config_from_file(str(ROOT / "configs" / "accelerate" / name))
+    assert config.num_processes == 8 and config.mixed_precision in ("bf16", None)
+    if config.fsdp_config:
+        assert hasattr(modeling_mistral, config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"])
+    else:
+        ds = json.loads((ROOT / config.deepspeed_config["deepspeed_config_file"]).read_text())
+        assert ds["zero_optimization"]["stage"] == 3
