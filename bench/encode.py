@@ -21,7 +21,6 @@ import argparse
 import json
 import logging
 import platform
-import resource
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable
@@ -33,6 +32,7 @@ from torch import nn
 from bench.shapes import PAPER_SHAPES
 from lab import LLM2Vec
 from lab.encoder import EncoderConfig
+from lab.memory import peak_memory_mb
 from lab.models import parse_dtype
 
 logger = logging.getLogger(__name__)
@@ -171,13 +171,6 @@ def lab_loop(encoder: LLM2Vec, texts: list[str], batch_size: int) -> tuple[np.nd
     lengths = np.sort([len(f["input_ids"]) for f in encoder.tokenize(texts)])[::-1]
     processed = sum(int(lengths[i]) * len(lengths[i : i + batch_size]) for i in range(0, len(lengths), batch_size))
     return emb, processed
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak allocated GPU memory, or the process's max RSS on a CPU (Linux reports KiB)."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def synchronize(device: torch.device) -> None:

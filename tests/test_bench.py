@@ -72,3 +72,15 @@ def test_ours_and_the_plain_loop_agree_and_report() -> None:
     assert lab["real_tokens"] == plain["real_tokens"] > 0
     assert lab["processed_tokens"] <= plain["processed_tokens"]  # sorting by length never pads more
     assert lab["mfu"] is None and lab["tokens_per_s"] > 0
+
+
+def test_corpus_memory_bench_encodes_a_generated_corpus(tmp_path) -> None:
+    from bench import corpus_memory
+
+    corpus_memory.write_corpus(tmp_path / "c.txt", 25)
+    lines = (tmp_path / "c.txt").read_text().splitlines()
+    assert len(lines) == 25 and all(8 <= len(line.split()) <= 64 for line in lines)
+    args = corpus_memory.parse_args(["--sizes", "25", "--shard-size", "10"])
+    args.input, args.output = str(tmp_path / "c.txt"), str(tmp_path / "e.npy")
+    report = corpus_memory.child(args)
+    assert report["rows"] == 25 and report["peak_rss_mb"] >= report["peak_rss_after_load_mb"] > 0
