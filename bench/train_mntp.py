@@ -152,7 +152,8 @@ def run(args: argparse.Namespace) -> dict:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The benchmark's options (``--micro-batch`` defaults to ``--batch`` and must divide it)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=sorted(SHAPES), default="smollm2")
     parser.add_argument("--batch", type=int, default=4, help="sequences per optimizer step (issue: 32)")
@@ -171,6 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     args.micro_batch = args.micro_batch or args.batch
     if args.batch % args.micro_batch:
         parser.error(f"--batch {args.batch} must be a multiple of --micro-batch {args.micro_batch}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     result = run(args)
     text = json.dumps(result, indent=2)
     print(text)

@@ -84,3 +84,22 @@ def test_corpus_memory_bench_encodes_a_generated_corpus(tmp_path) -> None:
     args.input, args.output = str(tmp_path / "c.txt"), str(tmp_path / "e.npy")
     report = corpus_memory.child(args)
     assert report["rows"] == 25 and report["peak_rss_mb"] >= report["peak_rss_after_load_mb"] > 0
+
+
+def test_gpu_script_runs_every_step_with_tiny_settings(tmp_path) -> None:
+    """The prepared GPU run, shrunk to tiny shapes on the CPU: every step runs and writes its JSON."""
+    from bench import gpu
+
+    summary = gpu.main(["--tiny", "--out", str(tmp_path), "--device", "cpu"])
+    assert summary["failed"] == {} and summary["skipped"] == []
+    assert sorted(p.name for p in tmp_path.glob("*.json")) == [
+        "encode-tiny-mixed.json",
+        "mntp-tiny.json",
+        "summary.json",
+    ]
+    encode = summary["steps"]["encode-tiny-mixed"]
+    assert encode["lab_vs_plain_min_cosine"] > 0.99999 and encode["speedup_vs_plain"] > 0
+    assert summary["steps"]["mntp-tiny"]["tokens_per_second"] > 0
+    assert summary["targets"] == {}  # the targets concern the paper's shapes, which only run on a GPU
+    names = [name for name, _, _ in gpu.steps(tiny=False)]
+    assert names == ["encode-s-llama-1.3b-mixed", "encode-mistral-7b-mixed", "mntp-s-llama-1.3b", "mntp-mistral-7b"]
