@@ -42,7 +42,7 @@ def _train(task: str, out: Path, processes: int, *args: str) -> dict:
     command += ["--lora_dropout", "0", "--learning_rate", "5e-3", "--logging_steps", "1", "--save_steps", "100"]
     command += ["--resume", "never", "--disable_tqdm", "true", *args]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((out / "metrics.json").read_text())
 
