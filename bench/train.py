@@ -34,7 +34,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.training.common import build_lora_model, peak_memory_gb  # noqa: E402
+from lab.memory import peak_memory_gb  # noqa: E402
+from lab.training.common import build_lora_model  # noqa: E402
 from lab.training.config import MNTPConfig  # noqa: E402
 from lab.training.mntp import IGNORE_INDEX, build_collator, mntp_forward, resolve_mask_token  # noqa: E402
 

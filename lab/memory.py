@@ -22,6 +22,13 @@ def peak_memory_mb(device: torch.device | str | None = None) -> float:
     return peak_rss_mb()
 
 
+def peak_memory_gb(device: torch.device | str | None = None) -> float:
+    """``peak_memory_mb`` in GB (1e9 bytes), as training metrics report it; default device: CUDA if available."""
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return peak_memory_mb(device) * 2**20 / 1e9
+
+
 def memory_report(device: torch.device | str | None = None) -> dict[str, float]:
     """Both figures a run records: ``peak_rss_mb`` always, ``peak_gpu_allocated_mb`` on a CUDA device."""
     device = torch.device(device) if device is not None else torch.device("cpu")

@@ -30,7 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
-from lab.memory import peak_memory_mb
+from lab.memory import peak_memory_gb
 from lab.training.config import TrainingConfig, config_to_dict
 
 logger = logging.getLogger(__name__)
@@ -513,7 +513,7 @@ def run_training(
         "train_tokens_per_second": (trainer.state.num_input_tokens_seen - tokens_before)
         / max(result.metrics.get("train_runtime") or 1e-9, 1e-9),
         # this process's peak (process 0's when distributed): CUDA max allocated on a GPU, else the CPU's max RSS
-        "peak_memory_gb": round(peak_memory_mb(trainer.args.device) * 2**20 / 1e9, 3),
+        "peak_memory_gb": round(peak_memory_gb(trainer.args.device), 3),
         "trainable_parameters": trainable,
         "total_parameters": total,
         "resumed_from": checkpoint,
