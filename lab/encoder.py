@@ -165,8 +165,19 @@ class LLM2Vec:
         known = {f.name for f in fields(EncoderConfig)}
         return EncoderConfig(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write weights (adapters merged), tokenizer and ``llm2vec_config.json``; ``from_pretrained(path)`` reloads."""
+    def save(self, path: str | os.PathLike, format: str = "llm2vec", prompts: dict[str, str] | None = None) -> None:
+        """Write weights (adapters merged), tokenizer and ``llm2vec_config.json``; ``from_pretrained(path)`` reloads.
+
+        ``format="sentence-transformers"`` writes a folder that ``SentenceTransformer(path)`` loads (``lab.export``),
+        with ``prompts`` (default: the lab's task instructions).
+        """
+        if format == "sentence-transformers":  # [export hook]
+            from lab.export import save_sentence_transformers
+
+            save_sentence_transformers(self, path, prompts)
+            return
+        if format != "llm2vec":
+            raise ValueError(f"Unknown save format {format!r}; expected 'llm2vec' or 'sentence-transformers'.")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path)
