@@ -35,9 +35,29 @@ def run_sts(args: argparse.Namespace, model) -> dict:
     return {split: r.to_dict() for split, r in results.items()}
 
 
+def add_mteb_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--mteb-tasks", type=_names, required=True, help="comma list of MTEB task names")
+    parser.add_argument("--no-instructions", action="store_true", help="give every text bare (e.g. for MiniLM)")
+    parser.add_argument("--mteb-output", default=None, help="mteb's result folder (default: mteb's own cache)")
+
+
+def run_mteb(args: argparse.Namespace, model) -> dict:
+    """The real MTEB through ``MTEBEncoder``: task data comes from the Hugging Face hub (needs a network)."""
+    import mteb
+    from mteb.cache import ResultCache
+
+    from lab.evaluation.mteb_adapter import MTEBEncoder
+
+    encoder = MTEBEncoder(model, instructions=not args.no_instructions, batch_size=args.batch_size)
+    cache = ResultCache(args.mteb_output) if args.mteb_output else ResultCache()
+    result = mteb.evaluate(encoder, tasks=mteb.get_tasks(tasks=args.mteb_tasks), cache=cache)
+    return {r.task_name: r.get_score() for r in result.task_results}
+
+
 # name -> (help, add its arguments, run it on a loaded model and return the JSON-able results)
 EVALUATIONS: dict[str, tuple[str, Callable, Callable]] = {
     "sts": ("STS-B: Spearman of cosine similarity vs gold scores", add_sts_arguments, run_sts),
+    "mteb": ("the real MTEB (needs the hub): main score per task", add_mteb_arguments, run_mteb),
 }
 
 
