@@ -22,6 +22,7 @@ from typing import Any, TypeVar, Union
 C = TypeVar("C", bound="TrainingConfig")
 
 MASKING_STRATEGIES = ("bert", "replace_all")  # BERT's 80/10/10, or every selected token -> the mask token
+SAMPLING_STRATEGIES = ("random", "group_by_length", "sequential")  # transformers' train_sampling_strategy values
 MASK_TOKENS = ("_", "eos", "<mask>")  # the paper's "blank", the EOS token, or a new token with a trained embedding
 
 
@@ -86,6 +87,13 @@ class TrainingConfig:
     gradient_checkpointing: bool | None = field(default=None, metadata=_help("recompute activations; default: CUDA"))
     attn_implementation: str = field(default="sdpa", metadata=_help("sdpa | eager | flash_attention_2"))
     dataloader_num_workers: int = field(default=0, metadata=_help("DataLoader worker processes"))
+    train_sampling_strategy: str = field(
+        default="random",
+        metadata=_help(
+            "random | group_by_length (batches of similar length: less padding, HF's LengthGroupedSampler) | "
+            "sequential (the dataset's own order)"
+        ),
+    )
     report_to: str = field(default="none", metadata=_help("transformers report_to (none, tensorboard, wandb, ...)"))
     disable_tqdm: bool = field(default=False, metadata=_help("hide the progress bar"))
 
@@ -123,6 +131,11 @@ class TrainingConfig:
         if self.attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
             raise ValueError(
                 f"Unknown attn_implementation {self.attn_implementation!r}; expected sdpa, eager or flash_attention_2."
+            )
+        if self.train_sampling_strategy not in SAMPLING_STRATEGIES:
+            raise ValueError(
+                f"Unknown train_sampling_strategy {self.train_sampling_strategy!r}; expected one of "
+                f"{', '.join(SAMPLING_STRATEGIES)}."
             )
         if self.resume not in ("auto", "never") and not Path(self.resume).is_dir():
             raise ValueError(f"resume must be 'auto', 'never' or an existing checkpoint folder; got {self.resume!r}.")

@@ -30,6 +30,9 @@ class Encoded:
     input_ids: np.ndarray
     pool_mask: np.ndarray
 
+    def __len__(self) -> int:  # what HF's LengthGroupedSampler reads (train_sampling_strategy: group_by_length)
+        return len(self.input_ids)
+
 
 def encode_texts(encoder, texts: Sequence) -> list[Encoded]:
     """Tokenise texts or (instruction, text) pairs exactly as ``LLM2Vec.encode`` would at inference."""

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import torch
 
+from lab.data.sentences import WIKI_SENTENCES
 from lab.training.config import TrainingConfig
 from lab.training.contrastive import Encoded, contrastive_step, encode_texts, flatten_batch, pad_group
 from lab.training.dropout import SIMCSE_ATTENTION_DROPOUT, set_attention_dropout
@@ -63,9 +64,10 @@ class SimCSEConfig(TrainingConfig, ContrastiveSettings):
         default_factory=lambda: ["mntp"], metadata=_help("adapters merged before training (LLM2Vec: the MNTP adapter)")
     )
     dataset: str = field(
-        default=STSB_TRAIN,
+        default=WIKI_SENTENCES,
         metadata=_help(
-            "stsb-train (STS-B train sentences), wiki-sample, a .txt (one text a line) or .jsonl ('text') file"
+            "wiki-sentences (the Wikipedia sample's distinct sentences, the paper's choice), stsb-train (STS-B train "
+            "sentences), wiki-sample, a .txt (one text a line) or .jsonl ('text') file"
         ),
     )
     max_seq_length: int = field(default=128, metadata=_help("tokens per sentence (longer ones are cut)"))
@@ -75,6 +77,11 @@ class SimCSEConfig(TrainingConfig, ContrastiveSettings):
         default=SIMCSE_ATTENTION_DROPOUT, metadata=_help("attention dropout: SimCSE's only noise (paper: 0.3)")
     )
     eval_fraction: float = field(default=0.0, metadata=_help("unused: SimCSE is judged on STS-B (python -m lab eval)"))
+    eval_stsb_dev: bool = field(
+        default=True,
+        metadata=_help("every eval_steps, STS-B dev Spearman (all 1,500 pairs); the run ends on the best checkpoint"),
+    )
+    eval_stsb_pairs: int = field(default=0, metadata=_help("use the first N STS-B dev pairs (0 = all; tests only)"))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -85,7 +92,11 @@ class SimCSEConfig(TrainingConfig, ContrastiveSettings):
 
 def load_sentences(source: str, max_documents: int = 0) -> list[str]:
     """Training sentences: STS-B train's distinct sentences, or texts from ``lab.data.corpus.load_documents``."""
-    if source == STSB_TRAIN:
+    if source == WIKI_SENTENCES:
+        from lab.data.sentences import wiki_sentences
+
+        texts = wiki_sentences()
+    elif source == STSB_TRAIN:
         from lab.data.stsb import load_stsb
 
         pairs = load_stsb("train")
@@ -116,6 +127,23 @@ def build_encoder(decoder, tokenizer, config: TrainingConfig):
     return LLM2Vec(decoder, tokenizer, EncoderConfig(pooling=config.pooling, max_length=config.max_seq_length))
 
 
+STSB_DEV_METRIC = "eval_stsb_dev_spearman"  # the checkpoint is chosen on dev, never on test
+
+
+def stsb_dev_evaluator(tokenizer, config: SimCSEConfig):
+    """``model -> {"stsb_dev_spearman": ...}``: the training decoder encoded exactly as at inference (eval mode)."""
+    from lab.data.stsb import load_stsb
+    from lab.evaluation.sts import evaluate_pairs
+
+    pairs = load_stsb("dev", config.eval_stsb_pairs or None)
+
+    def evaluate(model) -> dict[str, float]:
+        result = evaluate_pairs(build_encoder(model, tokenizer, config), pairs, batch_size=64)
+        return {"stsb_dev_spearman": result.spearman, "stsb_dev_pairs": result.pairs}
+
+    return evaluate
+
+
 def train_simcse(config: SimCSEConfig) -> dict[str, float]:
     """Train a SimCSE LoRA adapter as ``config`` says; returns the final metrics (also in ``metrics.json``)."""
     from lab.training.common import build_lora_model, load_causal_lm, run_training
@@ -141,4 +169,6 @@ def train_simcse(config: SimCSEConfig) -> dict[str, float]:
         loss_fn=lambda model, batch: contrastive_step(
             model, batch, config.pooling, config.scale, config.gradcache_chunk_size
         ),
+        evaluator=stsb_dev_evaluator(tokenizer, config) if config.eval_stsb_dev else None,
+        best_metric=STSB_DEV_METRIC if config.eval_stsb_dev else None,
     )
