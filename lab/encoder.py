@@ -24,6 +24,7 @@ from lab.adapters import apply_adapters
 from lab.bidirectional import make_bidirectional, set_causal
 from lab.models import PACKAGED_MODELS, default_device, load_model, parse_dtype
 from lab.pooling import canonical_pooling, pool
+from lab.templates import check_pooling, get_template, template_features
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +43,18 @@ class EncoderConfig:
     pool_special_tokens: bool = False  # True pools [CLS]/[SEP]/BOS too, as sentence-transformers does for BERT models
     base_model: str = ""  # the name it was loaded from, for provenance
     adapters: list[str] = field(default_factory=list)  # adapters merged into the weights, in order
+    template: str = ""  # [templates hook] "" | echo | prompteol: a prompt that picks the pooled tokens (templates)
 
     def __post_init__(self) -> None:
         canonical_pooling(self.pooling)  # raises a ValueError listing the valid modes
+        if self.template:  # [templates hook]
+            check_pooling(self.template, self.pooling)
         if not isinstance(self.max_length, int) or self.max_length < 2:
             raise ValueError(f"max_length must be an integer >= 2; got {self.max_length!r}.")
 
     @property
     def appends_eos(self) -> bool:
-        return self.pooling in ("last_token", "eos_token")
+        return self.pooling in ("last_token", "eos_token") and not self.template  # a template pools its own token
 
 
 @dataclass
@@ -110,6 +114,7 @@ class LLM2Vec:
         device: str | torch.device | None = None,
         adapters: Sequence[str | os.PathLike] = (),
         attn_implementation: str | None = None,
+        template: str | None = None,
     ) -> LLM2Vec:
         """Load a model by short name, local folder or hub id, apply LoRA adapters in order, set attention and pooling.
 
@@ -123,10 +128,13 @@ class LLM2Vec:
             "pooling": pooling,
             "max_length": max_length,
             "attn_implementation": attn_implementation,
+            "template": template,  # [templates hook] "" | echo | prompteol
         }
         defaults = PACKAGED_MODELS[name].encoder_defaults if name in PACKAGED_MODELS else {}
         values = {**defaults, **(asdict(saved) if saved else {})}
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if template and pooling is None:  # [templates hook] a template brings its own pooling
+            values["pooling"] = get_template(template).poolings[0]
         values["base_model"] = values.get("base_model") or name
         config = EncoderConfig(**values)
         device = torch.device(device) if device is not None else default_device()
@@ -157,8 +165,19 @@ class LLM2Vec:
         known = {f.name for f in fields(EncoderConfig)}
         return EncoderConfig(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
 
-    def save(self, path: str | os.PathLike) -> None:
-        """Write weights (adapters merged), tokenizer and ``llm2vec_config.json``; ``from_pretrained(path)`` reloads."""
+    def save(self, path: str | os.PathLike, format: str = "llm2vec", prompts: dict[str, str] | None = None) -> None:
+        """Write weights (adapters merged), tokenizer and ``llm2vec_config.json``; ``from_pretrained(path)`` reloads.
+
+        ``format="sentence-transformers"`` writes a folder that ``SentenceTransformer(path)`` loads (``lab.export``),
+        with ``prompts`` (default: the lab's task instructions).
+        """
+        if format == "sentence-transformers":  # [export hook]
+            from lab.export import save_sentence_transformers
+
+            save_sentence_transformers(self, path, prompts)
+            return
+        if format != "llm2vec":
+            raise ValueError(f"Unknown save format {format!r}; expected 'llm2vec' or 'sentence-transformers'.")
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.model.save_pretrained(path)
@@ -176,7 +195,11 @@ class LLM2Vec:
 
     def __repr__(self) -> str:
         mode = "bidirectional" if self.config.bidirectional else "causal"
-        return f"LLM2Vec({self.config.base_model!r}, {mode}, pooling={self.config.pooling}, dim={self.embedding_dim})"
+        template = f", template={self.config.template}" if self.config.template else ""  # [templates hook]
+        return (
+            f"LLM2Vec({self.config.base_model!r}, {mode}, pooling={self.config.pooling}{template}, "
+            f"dim={self.embedding_dim})"
+        )
 
     # ------------------------------------------------------------------ tokenisation
     def tokenize(self, sentences: Sequence[EncoderInput]) -> list[dict[str, np.ndarray]]:
@@ -192,6 +215,8 @@ class LLM2Vec:
         pairs = _check_inputs(sentences)
         if not pairs:
             return []
+        if self.config.template:  # [templates hook] echo / PromptEOL build their own ids and pooled positions
+            return template_features(self.tokenizer, pairs, self.config.template, self.config.max_length)
         prefixes = [instruction.strip() for instruction, _ in pairs]
         joined = [f"{p} {text}" if p else text for p, (_, text) in zip(prefixes, pairs)]
         appends_eos = self.config.appends_eos
