@@ -10,7 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from lab.data.conll import SPLITS, TASKS
-from lab.probing.features import VARIANTS, WORD_POOLINGS, FeatureConfig, missing_adapters
+from lab.probing.features import WORD_POOLINGS, FeatureConfig
+from lab.variants import VARIANTS, missing_adapters
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from lab.data.conll import SPLITS, TASKS, Sentence, check_task, load_conll2003
-from lab.probing.features import FeatureConfig, extract_features, missing_adapters
+from lab.probing.features import FeatureConfig, extract_features
 from lab.probing.probe import (
     ProbeConfig,
     accuracy,
@@ -29,6 +29,7 @@ from lab.probing.probe import (
     standardizer,
     train_probe,
 )
+from lab.variants import VARIANTS, missing_adapters
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ def layer_figure(rows: list[dict]):
 
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     figure = make_subplots(rows=1, cols=len(tasks), subplot_titles=[t.upper() for t in tasks], shared_yaxes=False)
-    colours = {"uni": "#1f77b4", "bi": "#ff7f0e", "bi-mntp": "#2ca02c", "bi-mntp-simcse": "#d62728"}
+    colours = {name: v.colour for name, v in VARIANTS.items()}
     for col, task in enumerate(tasks, start=1):
         mine = [r for r in rows if r["task"] == task]
         for variant in dict.fromkeys(r["variant"] for r in mine if r["layer"] is not None):

@@ -33,47 +33,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lab.adapters import resolve_adapter, shipped_adapters
+from lab.adapters import resolve_adapter
 from lab.models import cache_dir
+from lab.variants import get_variant
 
 logger = logging.getLogger(__name__)
 
 FEATURE_VERSION = 1  # bump when the extraction code changes its output
 WORD_POOLINGS = ("mean", "first")
 FLOAT16_MAX = float(np.finfo(np.float16).max)  # features are stored as float16; LLMs have outliers near 2.5e4
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One LLM2Vec stage: attention mode, adapters merged in order, and the alignment its training implies."""
-
-    bidirectional: bool
-    adapters: tuple[str, ...]
-    shift: int  # default sub-token shift: -1 for MNTP-trained variants (read at the predicting position), else 0
-    description: str
-
-
-VARIANTS: dict[str, Variant] = {
-    "uni": Variant(False, (), 0, "the causal decoder as released (the paper's Uni)"),
-    "bi": Variant(True, (), 0, "causal mask removed, no training (Bi)"),
-    "bi-mntp": Variant(True, ("mntp",), -1, "bidirectional + masked next-token prediction (Bi+MNTP)"),
-    "bi-mntp-simcse": Variant(True, ("mntp", "mntp-simcse"), -1, "Bi+MNTP + unsupervised SimCSE (LLM2Vec)"),
-}
-
-
-def get_variant(name: str) -> Variant:
-    """The variant called ``name``; ``ValueError`` lists the known ones."""
-    if name not in VARIANTS:
-        raise ValueError(f"Unknown variant {name!r}; expected one of {', '.join(VARIANTS)}.")
-    return VARIANTS[name]
-
-
-def missing_adapters(variant: str, model: str) -> list[str]:
-    """The adapters a variant needs that are not shipped for ``model`` (empty when it can run)."""
-    shipped = shipped_adapters(model)
-    return [
-        a for a in get_variant(variant).adapters if a not in shipped and not (Path(a) / "adapter_config.json").is_file()
-    ]
 
 
 @dataclass(frozen=True)
