@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Sequence, Union
 
@@ -55,15 +55,42 @@ class EncoderConfig:
 
 @dataclass
 class Batch:
-    """A padded batch ready for the decoder; every tensor is (B, T)."""
+    """A padded batch ready for the decoder; every tensor is (B, T).
+
+    The one batch type of the lab: ``LLM2Vec.encode`` and every trainer's collator build it with ``pad``, so a text is
+    trained exactly as it is encoded. Fields read like a mapping (``batch["input_ids"]``) for the HF Trainer.
+    """
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     position_ids: torch.Tensor
     pool_mask: torch.Tensor  # 1 on the tokens that are pooled: the text's own, never padding or instruction
+    labels: torch.Tensor | None = None  # MNTP targets aligned with input_ids (IGNORE_INDEX elsewhere); None to encode
 
-    def to(self, device: torch.device) -> Batch:
-        return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.position_ids, self.pool_mask)))
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The fields that are set."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        return replace(self, **{k: v.to(device, non_blocking=non_blocking) for k, v in self.tensors().items()})
+
+    def pin_memory(self) -> Batch:
+        """Called by a ``DataLoader`` with ``pin_memory=True`` (GPU training)."""
+        return replace(self, **{k: v.pin_memory() for k, v in self.tensors().items()})
+
+    def rows(self, start: int, stop: int) -> Batch:
+        """Rows ``start:stop``, without the columns that are padding in every one of them."""
+        keep = self.attention_mask[start:stop].bool().any(dim=0)  # (T,)
+        return replace(self, **{k: v[start:stop][:, keep] for k, v in self.tensors().items()})
+
+    def __len__(self) -> int:
+        return int(self.input_ids.shape[0])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.tensors()
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        return self.tensors()[key]
 
 
 def _check_inputs(sentences: Sequence[Any]) -> list[tuple[str, str]]:
@@ -80,6 +107,123 @@ def _check_inputs(sentences: Sequence[Any]) -> list[tuple[str, str]]:
                 "pair of strings."
             )
     return pairs
+
+
+def tokenize(tokenizer, sentences: Sequence[EncoderInput], config: EncoderConfig) -> list[dict[str, np.ndarray]]:
+    """Tokenise every input in one call; each result holds ``input_ids`` and ``pool_mask`` (1-D arrays).
+
+    An instruction is joined to its text as ``instruction.strip() + " " + text`` and, as llm2vec does, the last n
+    tokens are pooled, n being the text's own token count (tokenised alone, without special tokens): so a BOS and
+    the instruction are attended to but not pooled. Where the text's first word splits differently alone than after
+    the space ("Someone" -> "Some" "one", but " Someone"), this takes the instruction's last token too, exactly as
+    the reference does. A text cut at ``max_length`` pools its kept tokens, found by character offsets. Special
+    tokens the tokenizer adds (BOS, [CLS], [SEP]) are pooled only with ``pool_special_tokens``.
+    """
+    pairs = _check_inputs(sentences)
+    if not pairs:
+        return []
+    prefixes = [instruction.strip() for instruction, _ in pairs]
+    joined = [f"{p} {text}" if p else text for p, (_, text) in zip(prefixes, pairs)]
+    appends_eos = config.appends_eos
+    needs_bos = config.pooling == "bos_token"
+    budget = config.max_length - int(appends_eos)
+    encoded = tokenizer(
+        joined,
+        add_special_tokens=True,
+        truncation=True,
+        max_length=budget,
+        return_offsets_mapping=True,
+        return_attention_mask=False,
+        return_special_tokens_mask=True,
+    )
+    texts = [text for _, text in pairs]
+    own_counts = [len(x) for x in tokenizer(texts, add_special_tokens=False)["input_ids"]]  # llm2vec's n
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    if needs_bos and bos is None:
+        raise ValueError("Pooling 'bos_token' needs a tokenizer with a BOS token; this one has none.")
+    if appends_eos and eos is None:
+        raise ValueError(f"Pooling {config.pooling!r} appends the EOS token; this tokenizer has none.")
+    features = []
+    rows = zip(
+        encoded["input_ids"],
+        encoded["offset_mapping"],
+        encoded["special_tokens_mask"],
+        prefixes,
+        own_counts,
+        strict=True,
+    )
+    for ids, offsets, special, prefix, n_own in rows:
+        ids = np.asarray(ids, dtype=np.int64)
+        special = np.asarray(special, dtype=bool)  # BOS / [CLS] / [SEP] added by the tokenizer
+        pool_mask = np.zeros(len(ids), dtype=bool)
+        if len(ids) < budget:  # not cut: the last n_own non-special tokens, as llm2vec pools
+            ordinary = np.flatnonzero(~special)
+            pool_mask[ordinary[len(ordinary) - min(n_own, len(ordinary)) :]] = True
+        else:  # cut at max_length: the text's kept tokens, by character offsets
+            starts = np.asarray([start for start, _ in offsets], dtype=np.int64).reshape(-1)
+            pool_mask = (starts >= len(prefix)) & ~special
+        if config.pool_special_tokens:  # sentence-transformers' convention: [CLS] and [SEP] count too
+            pool_mask |= special
+        if needs_bos:
+            if len(ids) == 0 or ids[0] != bos:  # tokenizers like SmolLM2's add no BOS: prepend it
+                ids = np.concatenate([[bos], ids[: config.max_length - 1]])
+            pool_mask = np.zeros(len(ids), dtype=bool)
+            pool_mask[0] = True  # pool exactly the BOS
+        if appends_eos:
+            ids = np.concatenate([ids, [eos]])
+            pool_mask = np.zeros(len(ids), dtype=bool)
+            pool_mask[-1] = True  # pool exactly the appended EOS
+        if not pool_mask.any():  # e.g. an empty text after an instruction: fall back to every token
+            pool_mask = np.ones(len(ids), dtype=bool)
+        features.append({"input_ids": ids, "pool_mask": pool_mask})
+    return features
+
+
+def pad(features: Sequence[dict[str, Any]], pad_token_id: int, padding_side: str = "right") -> Batch:
+    """Pad token-id features (``input_ids``, optional ``pool_mask``: all tokens if absent) into a ``Batch``.
+
+    Position ids count from each row's first real token (0..n-1), so the padding side never moves RoPE positions;
+    right padding gives 0..T-1 on every row. An empty feature becomes one attended, pooled pad token.
+    """
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"Unknown padding_side {padding_side!r}; expected 'left' or 'right'.")
+    lengths = [max(len(f["input_ids"]), 1) for f in features]
+    rows, width = len(features), max(lengths)
+    input_ids = torch.full((rows, width), int(pad_token_id), dtype=torch.long)  # (B, T)
+    attention_mask = torch.zeros((rows, width), dtype=torch.long)  # (B, T)
+    pool_mask = torch.zeros((rows, width), dtype=torch.long)  # (B, T)
+    for row, (f, length) in enumerate(zip(features, lengths)):
+        span = slice(width - length, width) if padding_side == "left" else slice(0, length)
+        attention_mask[row, span] = 1
+        if len(f["input_ids"]) == 0:  # an empty string with a tokenizer that adds nothing: one pad token, pooled
+            pool_mask[row, span] = 1
+            continue
+        input_ids[row, span] = torch.as_tensor(np.asarray(f["input_ids"]), dtype=torch.long)
+        own = f.get("pool_mask")
+        pool_mask[row, span] = 1 if own is None else torch.as_tensor(np.asarray(own), dtype=torch.long)
+    leading = torch.tensor([width - n if padding_side == "left" else 0 for n in lengths])  # (B,) pads before text
+    position_ids = (torch.arange(width)[None, :] - leading[:, None]).clamp_min(0)  # (B, T): 0..n-1 on real tokens
+    return Batch(input_ids, attention_mask, position_ids, pool_mask)
+
+
+def forward(model: nn.Module, batch: Batch, output_hidden_states: bool = False):
+    """Run the bare decoder on a batch (already on its device); returns the transformers output."""
+    return model(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        output_hidden_states=output_hidden_states,
+        use_cache=False,
+    )
+
+
+def embed(model: nn.Module, batch: Batch, pooling: str) -> torch.Tensor:
+    """Pooled fp32 embeddings of a batch through the decoder, with gradients if enabled. -> (B, C).
+
+    The one forward-and-pool of the lab: ``LLM2Vec.encode`` and the contrastive trainers both call it.
+    """
+    hidden = forward(model, batch).last_hidden_state.float()  # (B, T, C) pooled in fp32 even for bf16 models
+    return pool(hidden, batch.pool_mask.to(hidden.device), pooling)  # (B, C)
 
 
 class LLM2Vec:
@@ -178,114 +322,22 @@ class LLM2Vec:
         mode = "bidirectional" if self.config.bidirectional else "causal"
         return f"LLM2Vec({self.config.base_model!r}, {mode}, pooling={self.config.pooling}, dim={self.embedding_dim})"
 
-    # ------------------------------------------------------------------ tokenisation
+    # ------------------------------------------------------------------ the batch path (module functions below)
     def tokenize(self, sentences: Sequence[EncoderInput]) -> list[dict[str, np.ndarray]]:
-        """Tokenise every input in one call; each result holds ``input_ids`` and ``pool_mask`` (1-D arrays).
-
-        An instruction is joined to its text as ``instruction.strip() + " " + text`` and, as llm2vec does, the last n
-        tokens are pooled, n being the text's own token count (tokenised alone, without special tokens): so a BOS and
-        the instruction are attended to but not pooled. Where the text's first word splits differently alone than after
-        the space ("Someone" -> "Some" "one", but " Someone"), this takes the instruction's last token too, exactly as
-        the reference does. A text cut at ``max_length`` pools its kept tokens, found by character offsets. Special
-        tokens the tokenizer adds (BOS, [CLS], [SEP]) are pooled only with ``pool_special_tokens``.
-        """
-        pairs = _check_inputs(sentences)
-        if not pairs:
-            return []
-        prefixes = [instruction.strip() for instruction, _ in pairs]
-        joined = [f"{p} {text}" if p else text for p, (_, text) in zip(prefixes, pairs)]
-        appends_eos = self.config.appends_eos
-        needs_bos = self.config.pooling == "bos_token"
-        budget = self.config.max_length - int(appends_eos)
-        encoded = self.tokenizer(
-            joined,
-            add_special_tokens=True,
-            truncation=True,
-            max_length=budget,
-            return_offsets_mapping=True,
-            return_attention_mask=False,
-            return_special_tokens_mask=True,
-        )
-        texts = [text for _, text in pairs]
-        own_counts = [len(x) for x in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]  # llm2vec's n
-        bos, eos = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
-        if needs_bos and bos is None:
-            raise ValueError("Pooling 'bos_token' needs a tokenizer with a BOS token; this one has none.")
-        if appends_eos and eos is None:
-            raise ValueError(f"Pooling {self.config.pooling!r} appends the EOS token; this tokenizer has none.")
-        features = []
-        rows = zip(
-            encoded["input_ids"],
-            encoded["offset_mapping"],
-            encoded["special_tokens_mask"],
-            prefixes,
-            own_counts,
-            strict=True,
-        )
-        for ids, offsets, special, prefix, n_own in rows:
-            ids = np.asarray(ids, dtype=np.int64)
-            special = np.asarray(special, dtype=bool)  # BOS / [CLS] / [SEP] added by the tokenizer
-            pool_mask = np.zeros(len(ids), dtype=bool)
-            if len(ids) < budget:  # not cut: the last n_own non-special tokens, as llm2vec pools
-                ordinary = np.flatnonzero(~special)
-                pool_mask[ordinary[len(ordinary) - min(n_own, len(ordinary)) :]] = True
-            else:  # cut at max_length: the text's kept tokens, by character offsets
-                starts = np.asarray([start for start, _ in offsets], dtype=np.int64).reshape(-1)
-                pool_mask = (starts >= len(prefix)) & ~special
-            if self.config.pool_special_tokens:  # sentence-transformers' convention: [CLS] and [SEP] count too
-                pool_mask |= special
-            if needs_bos:
-                if len(ids) == 0 or ids[0] != bos:  # tokenizers like SmolLM2's add no BOS: prepend it
-                    ids = np.concatenate([[bos], ids[: self.config.max_length - 1]])
-                pool_mask = np.zeros(len(ids), dtype=bool)
-                pool_mask[0] = True  # pool exactly the BOS
-            if appends_eos:
-                ids = np.concatenate([ids, [eos]])
-                pool_mask = np.zeros(len(ids), dtype=bool)
-                pool_mask[-1] = True  # pool exactly the appended EOS
-            if not pool_mask.any():  # e.g. an empty text after an instruction: fall back to every token
-                pool_mask = np.ones(len(ids), dtype=bool)
-            features.append({"input_ids": ids, "pool_mask": pool_mask})
-        return features
+        """``tokenize`` with this encoder's tokenizer and config."""
+        return tokenize(self.tokenizer, sentences, self.config)
 
     def collate(self, features: Sequence[dict[str, np.ndarray]], padding_side: str = "right") -> Batch:
-        """Pad features into a ``Batch``; position ids count real tokens only, so padding never moves positions."""
-        if padding_side not in ("left", "right"):
-            raise ValueError(f"Unknown padding_side {padding_side!r}; expected 'left' or 'right'.")
-        lengths = [max(len(f["input_ids"]), 1) for f in features]
-        batch, width = len(features), max(lengths)
-        input_ids = torch.full((batch, width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((batch, width), dtype=torch.long)
-        pool_mask = torch.zeros((batch, width), dtype=torch.long)
-        for row, (f, length) in enumerate(zip(features, lengths)):
-            span = slice(width - length, width) if padding_side == "left" else slice(0, length)
-            n = len(f["input_ids"])
-            if n == 0:  # an empty string with a tokenizer that adds nothing: one pad token, attended, pooled
-                attention_mask[row, span] = 1
-                pool_mask[row, span] = 1
-                continue
-            input_ids[row, span] = torch.from_numpy(f["input_ids"])
-            attention_mask[row, span] = 1
-            pool_mask[row, span] = torch.from_numpy(f["pool_mask"].astype(np.int64))
-        position_ids = (attention_mask.cumsum(dim=1) - 1).clamp_min(0)  # (B, T): 0..n-1 on real tokens
-        return Batch(input_ids, attention_mask, position_ids, pool_mask)
+        """``pad`` with this tokenizer's pad token."""
+        return pad(features, self.tokenizer.pad_token_id, padding_side)
 
-    # ------------------------------------------------------------------ forward
     def forward(self, batch: Batch, output_hidden_states: bool = False):
-        """Run the decoder on a batch; returns the transformers output (``last_hidden_state``, ``hidden_states``)."""
-        batch = batch.to(self.device)
-        return self.model(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            position_ids=batch.position_ids,
-            output_hidden_states=output_hidden_states,
-            use_cache=False,
-        )
+        """``forward`` on this model's device; returns the transformers output (``last_hidden_state``, ...)."""
+        return forward(self.model, batch.to(self.device), output_hidden_states)
 
     def embed_batch(self, batch: Batch) -> torch.Tensor:
         """Pooled fp32 embeddings of one batch, with gradients if the caller is training. -> (B, C)."""
-        hidden = self.forward(batch).last_hidden_state.float()  # (B, T, C) pooled in fp32 even for bf16 models
-        return pool(hidden, batch.pool_mask.to(hidden.device), self.config.pooling)
+        return embed(self.model, batch.to(self.device), self.config.pooling)
 
     # ------------------------------------------------------------------ encode
     @torch.inference_mode()

@@ -245,6 +245,10 @@ class LabTrainer(Trainer):
         self._correct = 0
         self._counted = 0
 
+    def _prepare_inputs(self, inputs):
+        """Batches are ``Batch`` / ``ContrastiveBatch`` objects, not dicts: they move themselves."""
+        return inputs.to(self.args.device)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, correct, counted = self.loss_fn(model, inputs)
         self._correct += int(correct)
@@ -274,7 +278,7 @@ class LabTrainer(Trainer):
         total_loss, correct, counted, start = 0.0, 0, 0, time.time()
         try:
             for batch in loader:
-                batch = {k: v.to(self.args.device) for k, v in batch.items()}
+                batch = batch.to(self.args.device)
                 with self.compute_loss_context_manager():
                     loss, n_correct, n = self.loss_fn(model, batch)
                 total_loss += float(loss) * int(n)

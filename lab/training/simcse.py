@@ -12,10 +12,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import torch
-
 from lab.training.config import TrainingConfig
-from lab.training.contrastive import Encoded, contrastive_step, encode_texts, flatten_batch, pad_group
+from lab.training.contrastive import ContrastiveBatch, Feature, contrastive_step, encode_texts, pad_group
 from lab.training.dropout import SIMCSE_ATTENTION_DROPOUT, set_attention_dropout
 from lab.training.losses import SCALE
 
@@ -100,20 +98,13 @@ def load_sentences(source: str, max_documents: int = 0) -> list[str]:
 
 @dataclass
 class SimCSECollator:
-    """Pads a list of ``{"input_ids": Encoded}`` items; the same padded sentences are the query and positive groups."""
+    """Pads ``{"input_ids": Feature}`` items; the same padded sentences are the query and positive groups."""
 
     pad_token_id: int
 
-    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+    def __call__(self, features: Sequence[dict]) -> ContrastiveBatch:
         group = pad_group([f["input_ids"] for f in features], self.pad_token_id)
-        return flatten_batch({"query": group, "positive": group})  # two passes, two dropout masks
-
-
-def build_encoder(decoder, tokenizer, config: TrainingConfig):
-    """An ``LLM2Vec`` view of the training decoder (tokenisation and pooling exactly as at inference)."""
-    from lab.encoder import EncoderConfig, LLM2Vec
-
-    return LLM2Vec(decoder, tokenizer, EncoderConfig(pooling=config.pooling, max_length=config.max_seq_length))
+        return ContrastiveBatch(query=group, positive=group)  # two passes, two dropout masks
 
 
 def train_simcse(config: SimCSEConfig) -> dict[str, float]:
@@ -124,12 +115,12 @@ def train_simcse(config: SimCSEConfig) -> dict[str, float]:
     set_attention_dropout(causal_lm, config.attention_dropout)
     decoder = build_lora_model(causal_lm, config)
     sentences = load_sentences(config.dataset, config.max_documents)
-    items: list[Encoded] = encode_texts(build_encoder(decoder, tokenizer, config), sentences)
+    items: list[Feature] = encode_texts(tokenizer, sentences, config.pooling, config.max_seq_length)
     logger.info(
         "SimCSE on %d sentences from %s (%s tokens)",
         len(items),
         config.dataset,
-        f"{sum(len(e.input_ids) for e in items):,}",
+        f"{sum(len(e['input_ids']) for e in items):,}",
     )
     return run_training(
         config,

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from lab.training.config import TrainingConfig
-from lab.training.contrastive import Encoded, contrastive_step, encode_texts, flatten_batch, pad_group
-from lab.training.simcse import ContrastiveSettings, build_encoder
+from lab.training.contrastive import ContrastiveBatch, Feature, contrastive_step, encode_texts, pad_group
+from lab.training.simcse import ContrastiveSettings
 
 logger = logging.getLogger(__name__)
 
@@ -205,18 +204,22 @@ def one_source_order(sources: Sequence[str], block: int, min_length: int, seed: 
 class EncodedRecord:
     """A tokenised record; ``query`` carries its instruction (pool mask 0 on the instruction's tokens)."""
 
-    query: Encoded
-    positive: Encoded
-    negative: Encoded | None
+    query: Feature
+    positive: Feature
+    negative: Feature | None
     source: str
 
 
-def encode_records(encoder, records: Sequence[PairRecord]) -> list[EncodedRecord]:
+def encode_records(tokenizer, records: Sequence[PairRecord], pooling: str, max_length: int) -> list[EncodedRecord]:
     """Tokenise every text once, exactly as ``LLM2Vec.encode`` does at inference."""
-    queries = encode_texts(encoder, [(r.instruction, r.query) for r in records])
-    positives = encode_texts(encoder, [r.positive for r in records])
+
+    def encode(texts: list) -> list[Feature]:
+        return encode_texts(tokenizer, texts, pooling, max_length)
+
+    queries = encode([(r.instruction, r.query) for r in records])
+    positives = encode([r.positive for r in records])
     with_negative = [i for i, r in enumerate(records) if r.negative is not None]
-    negatives = dict(zip(with_negative, encode_texts(encoder, [records[i].negative for i in with_negative])))
+    negatives = dict(zip(with_negative, encode([records[i].negative for i in with_negative])))
     return [
         EncodedRecord(q, p, negatives.get(i), r.source) for i, (q, p, r) in enumerate(zip(queries, positives, records))
     ]
@@ -228,15 +231,14 @@ class PairCollator:
 
     pad_token_id: int
 
-    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+    def __call__(self, features: Sequence[dict]) -> ContrastiveBatch:
         records = [f["input_ids"] for f in features]
-        batch = {
-            "query": pad_group([r.query for r in records], self.pad_token_id),
-            "positive": pad_group([r.positive for r in records], self.pad_token_id),
-        }
-        if all(r.negative is not None for r in records):
-            batch["negative"] = pad_group([r.negative for r in records], self.pad_token_id)
-        return flatten_batch(batch)
+        negatives = [r.negative for r in records]
+        return ContrastiveBatch(
+            query=pad_group([r.query for r in records], self.pad_token_id),
+            positive=pad_group([r.positive for r in records], self.pad_token_id),
+            negative=pad_group(negatives, self.pad_token_id) if all(n is not None for n in negatives) else None,
+        )
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -256,7 +258,7 @@ def train_supervised(config: SupervisedConfig) -> dict[str, float]:
     records = load_records(config)
     rng = np.random.default_rng(config.seed)
     held_out = set(rng.permutation(len(records))[: int(len(records) * config.eval_fraction)].tolist())
-    encoded = encode_records(build_encoder(decoder, tokenizer, config), records)
+    encoded = encode_records(tokenizer, records, config.pooling, config.max_seq_length)
     train = [r for i, r in enumerate(encoded) if i not in held_out]
     evaluation = [r for i, r in enumerate(encoded) if i in held_out]
     if config.max_eval_sequences:
