@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from lab.adapters import apply_adapters
 from lab.bidirectional import make_bidirectional, set_causal
-from lab.models import PACKAGED_MODELS, default_device, load_model, parse_dtype
+from lab.models import PACKAGED_MODELS, default_device, ensure_pad_token, load_model, parse_dtype
 from lab.pooling import canonical_pooling, pool
 
 logger = logging.getLogger(__name__)
@@ -239,8 +239,7 @@ class LLM2Vec:
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
-        if tokenizer.pad_token_id is None:  # Llama-style tokenizers ship without one; padding is masked anyway
-            tokenizer.pad_token = tokenizer.eos_token
+        ensure_pad_token(tokenizer)
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod

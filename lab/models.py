@@ -191,33 +191,47 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> str:
     return name
 
 
+def ensure_pad_token(tokenizer) -> None:
+    """Give a tokenizer without a pad token (Llama-style) its EOS as pad; padding is always masked, so any id works."""
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
 def load_model(
     name_or_path: str | os.PathLike,
     causal_lm: bool = False,
     dtype: torch.dtype = torch.float32,
     attn_implementation: str = "sdpa",
 ):
-    """Load ``(model, tokenizer)`` for any name ``resolve_model_path`` accepts, or ``tiny-<arch>``.
+    """Load ``(model, tokenizer)`` for any name ``resolve_model_path`` accepts, or ``tiny-<arch>``: the one loader.
 
     ``causal_lm`` gives the model with its LM head (for MNTP training); otherwise the bare decoder (for encoding).
-    Architectures without SDPA in transformers (Gemma 2) fall back to eager attention.
+    Architectures without SDPA in transformers (Gemma 2) fall back to eager attention. The tokenizer is the caller's
+    own (training may add a ``<mask>`` token to it) and always has a pad token. A tiny model is always built with seed
+    0, so an adapter trained on ``tiny-llama`` loads onto the same random weights it was trained on.
     """
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
     name = str(name_or_path)
     if name.startswith("tiny-"):
+        import copy
+
         from lab.tiny import supports_sdpa, tiny_model, tiny_tokenizer
 
         arch = name[len("tiny-") :]
         attn = attn_implementation if attn_implementation != "sdpa" or supports_sdpa(arch) else "eager"
-        return tiny_model(arch, causal_lm=causal_lm, attn_implementation=attn).to(dtype), tiny_tokenizer()
-    path = resolve_model_path(name)
-    auto = AutoModelForCausalLM if causal_lm else AutoModel
-    try:
-        model = auto.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
-    except ValueError as error:
-        if attn_implementation != "sdpa" or "does not support an attention implementation" not in str(error):
-            raise
-        logger.info("SDPA is not available for this architecture; using eager attention.")
-        model = auto.from_pretrained(path, dtype=dtype, attn_implementation="eager")
-    return model, AutoTokenizer.from_pretrained(path)
+        model = tiny_model(arch, causal_lm=causal_lm, attn_implementation=attn).to(dtype)
+        tokenizer = copy.deepcopy(tiny_tokenizer())  # a private copy: the cached one is shared
+    else:
+        path = resolve_model_path(name)
+        auto = AutoModelForCausalLM if causal_lm else AutoModel
+        try:
+            model = auto.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
+        except ValueError as error:
+            if attn_implementation != "sdpa" or "does not support an attention implementation" not in str(error):
+                raise
+            logger.info("SDPA is not available for this architecture; using eager attention.")
+            model = auto.from_pretrained(path, dtype=dtype, attn_implementation="eager")
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    ensure_pad_token(tokenizer)
+    return model, tokenizer

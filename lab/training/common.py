@@ -15,7 +15,6 @@ The recipe, in order:
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -82,28 +81,13 @@ def load_causal_lm(config: TrainingConfig) -> tuple[nn.Module, Any]:
     """The base causal LM in fp32 (bf16 comes from autocast), earlier adapters merged, made bidirectional."""
     from lab.adapters import apply_adapters
     from lab.bidirectional import make_bidirectional
-    from lab.tiny import tiny_model, tiny_tokenizer
+    from lab.models import load_model
 
-    name = config.model
-    arch = name[len("tiny-") :] if name.startswith("tiny-") else None
-    if arch is not None:  # lab.tiny raises a ValueError listing the tiny architectures for an unknown one
-        attn = "eager" if arch == "gemma2" else config.attn_implementation
-        causal_lm = tiny_model(arch, causal_lm=True, attn_implementation=attn, seed=config.seed)
-        tokenizer = copy.deepcopy(tiny_tokenizer())  # a private copy: adding <mask> must not touch the cached one
-    else:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from lab.models import resolve_model_path
-
-        path = resolve_model_path(name)
-        causal_lm = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.float32, attn_implementation=config.attn_implementation
-        )
-        tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token_id is None:  # Llama-style tokenizers ship without one; padding is masked anyway
-        tokenizer.pad_token = tokenizer.eos_token
+    causal_lm, tokenizer = load_model(
+        config.model, causal_lm=True, dtype=torch.float32, attn_implementation=config.attn_implementation
+    )
     if config.adapters:
-        causal_lm.model = apply_adapters(causal_lm.model, list(config.adapters), base_name=name)
+        causal_lm.model = apply_adapters(causal_lm.model, list(config.adapters), base_name=config.model)
     make_bidirectional(causal_lm)
     causal_lm.train()
     return causal_lm, tokenizer
