@@ -273,7 +273,7 @@ def test_negatives_gathered_across_processes_with_gradients(tmp_path):
 
 def test_trainer_batches_embed_exactly_as_llm2vec_encodes():
     """One batch path: the SimCSE collator's groups through ``embed`` give ``LLM2Vec.encode``'s vectors, bit for bit."""
-    from lab.encoder import embed
+    from lab.batch import embed
     from lab.training.contrastive import encode_texts
     from lab.training.simcse import SimCSECollator
     from lab.training.supervised import PairCollator, PairRecord, encode_records

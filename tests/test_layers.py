@@ -14,6 +14,7 @@ RANKS: dict[str, int] = {
     "lab.bidirectional": 0,
     "lab.tiny": 0,
     "lab.browser": 0,
+    "lab.batch": 1,
     "lab.models": 1,
     "lab.adapters": 1,
     "lab.data": 2,  # corpora cache under lab.models' cache folder

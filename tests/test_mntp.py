@@ -18,8 +18,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lab.batch import Batch, pad
 from lab.bidirectional import is_causal
-from lab.encoder import Batch, pad
 from lab.tiny import tiny_tokenizer
 from lab.training.common import build_lora_model, count_parameters, load_causal_lm, lora_target_modules
 from lab.training.config import MNTPConfig

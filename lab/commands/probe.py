@@ -53,8 +53,8 @@ def parse_list(text: str, choices: tuple[str, ...] | list[str], what: str) -> li
 
 def run(args: argparse.Namespace) -> int:
     from lab.probing.experiment import load_splits, run_experiment
-    from lab.probing.report import write_results
     from lab.probing.probe import ProbeConfig
+    from lab.probing.report import write_results
 
     tasks = parse_list(args.task, TASKS, "task")
     variants = parse_list(args.variants, list(VARIANTS), "variant")

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lab.encoder import Batch, EncoderConfig, embed, pad, tokenize
+from lab.batch import Batch, embed, pad
+from lab.encoder import EncoderConfig, tokenize
 from lab.training.gradcache import cached_backward
 from lab.training.losses import in_batch_accuracy, info_nce
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lab.encoder import Batch, forward, pad
+from lab.batch import Batch, forward, pad
 from lab.training.config import MNTPConfig
 
 logger = logging.getLogger(__name__)
