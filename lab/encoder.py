@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import tempfile
+import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Sequence, Union
@@ -20,16 +23,19 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from lab.adapters import apply_adapters
+from lab.adapters import apply_adapters, check_settings, trained_settings
 from lab.batch import Batch, embed, forward, pad
 from lab.bidirectional import make_bidirectional, set_causal
 from lab.models import PACKAGED_MODELS, default_device, ensure_pad_token, load_model, parse_dtype
-from lab.pooling import canonical_pooling
 
 logger = logging.getLogger(__name__)
 
 EncoderInput = Union[str, tuple[str, str]]  # a text, or an (instruction, text) pair
 CONFIG_NAME = "llm2vec_config.json"
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
+# A fast tokenizer keeps its truncation setting as state, set by every call: two threads tokenising at once could each
+# undo the other's ``max_length``. Tokenisation is short next to the forward pass, so one lock costs nothing.
+_TOKENIZER_LOCK = threading.Lock()
 
 
 @dataclass
@@ -45,9 +51,19 @@ class EncoderConfig:
     adapters: list[str] = field(default_factory=list)  # adapters merged into the weights, in order
 
     def __post_init__(self) -> None:
-        canonical_pooling(self.pooling)  # raises a ValueError listing the valid modes
-        if not isinstance(self.max_length, int) or self.max_length < 2:
+        for name in ("bidirectional", "pool_special_tokens"):  # "no" and "false" are truthy: never guess
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}.")
+        check_settings({"pooling": self.pooling}, "pooling")  # a TypeError, or a ValueError listing the modes
+        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 2:
             raise ValueError(f"max_length must be an integer >= 2; got {self.max_length!r}.")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(
+                f"Unknown attn_implementation {self.attn_implementation!r}; expected one of "
+                f"{', '.join(ATTN_IMPLEMENTATIONS)}."
+            )
+        if not isinstance(self.adapters, list) or not all(isinstance(a, str) for a in self.adapters):
+            raise TypeError(f"adapters must be a list of strings; got {self.adapters!r}.")
 
     @property
     def appends_eos(self) -> bool:
@@ -59,14 +75,23 @@ def _check_inputs(sentences: Sequence[Any]) -> list[tuple[str, str]]:
     pairs = []
     for index, item in enumerate(sentences):
         if isinstance(item, str):
-            pairs.append(("", item))
+            pair = ("", item)
         elif isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item):
-            pairs.append((item[0], item[1]))
+            pair = (item[0], item[1])
         else:
             raise TypeError(
                 f"Item {index} is {item!r} ({type(item).__name__}); expected a string or an (instruction, text) "
                 "pair of strings."
             )
+        for part in pair:
+            try:
+                part.encode("utf-8")
+            except UnicodeEncodeError as error:  # a lone surrogate, e.g. from a bad decode upstream
+                raise ValueError(
+                    f"Item {index} is not valid text: {error.reason} at character {error.start} "
+                    f"({part[max(error.start - 10, 0) : error.start + 1]!r}); fix its decoding."
+                ) from None
+        pairs.append(pair)
     return pairs
 
 
@@ -88,17 +113,18 @@ def tokenize(tokenizer, sentences: Sequence[EncoderInput], config: EncoderConfig
     appends_eos = config.appends_eos
     needs_bos = config.pooling == "bos_token"
     budget = config.max_length - int(appends_eos)
-    encoded = tokenizer(
-        joined,
-        add_special_tokens=True,
-        truncation=True,
-        max_length=budget,
-        return_offsets_mapping=True,
-        return_attention_mask=False,
-        return_special_tokens_mask=True,
-    )
     texts = [text for _, text in pairs]
-    own_counts = [len(x) for x in tokenizer(texts, add_special_tokens=False)["input_ids"]]  # llm2vec's n
+    with _TOKENIZER_LOCK:  # both calls set the tokenizer's truncation state: see _TOKENIZER_LOCK
+        encoded = tokenizer(
+            joined,
+            add_special_tokens=True,
+            truncation=True,
+            max_length=budget,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_special_tokens_mask=True,
+        )
+        own_counts = [len(x) for x in tokenizer(texts, add_special_tokens=False)["input_ids"]]  # llm2vec's n
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     if needs_bos and bos is None:
         raise ValueError("Pooling 'bos_token' needs a tokenizer with a BOS token; this one has none.")
@@ -113,7 +139,7 @@ def tokenize(tokenizer, sentences: Sequence[EncoderInput], config: EncoderConfig
         own_counts,
         strict=True,
     )
-    for ids, offsets, special, prefix, n_own in rows:
+    for index, (ids, offsets, special, prefix, n_own) in enumerate(rows):
         ids = np.asarray(ids, dtype=np.int64)
         special = np.asarray(special, dtype=bool)  # BOS / [CLS] / [SEP] added by the tokenizer
         pool_mask = np.zeros(len(ids), dtype=bool)
@@ -123,6 +149,11 @@ def tokenize(tokenizer, sentences: Sequence[EncoderInput], config: EncoderConfig
         else:  # cut at max_length: the text's kept tokens, by character offsets
             starts = np.asarray([start for start, _ in offsets], dtype=np.int64).reshape(-1)
             pool_mask = (starts >= len(prefix)) & ~special
+            if prefix and n_own and not pool_mask.any():  # every text would get the instruction's vector
+                raise ValueError(
+                    f"Item {index}: the instruction leaves no token of the text within max_length="
+                    f"{config.max_length} tokens; shorten the instruction or raise max_length."
+                )
         if config.pool_special_tokens:  # sentence-transformers' convention: [CLS] and [SEP] count too
             pool_mask |= special
         if needs_bos:
@@ -138,6 +169,19 @@ def tokenize(tokenizer, sentences: Sequence[EncoderInput], config: EncoderConfig
             pool_mask = np.ones(len(ids), dtype=bool)
         features.append({"input_ids": ids, "pool_mask": pool_mask})
     return features
+
+
+def check_device(device: str | torch.device | None) -> torch.device:
+    """The device to load onto; asking for CUDA on a machine without it is a clear ``ValueError``, not a CUDA error."""
+    if device is None:
+        return default_device()
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"Unknown device {device!r} ({error}); expected 'cpu', 'cuda' or 'cuda:N'.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for but this machine has no CUDA GPU; use device='cpu'.")
+    return device
 
 
 class LLM2Vec:
@@ -170,30 +214,35 @@ class LLM2Vec:
     ) -> LLM2Vec:
         """Load a model by short name, local folder or hub id, apply LoRA adapters in order, set attention and pooling.
 
-        ``None`` arguments take the value saved with the model (``LLM2Vec.save``), else ``EncoderConfig``'s default.
-        dtype/device ``None``: bf16 on a GPU, fp32 on a CPU.
+        Each setting comes from, in order of precedence: the argument, the settings the adapters were trained with
+        (``llm2vec_adapter.json``: attention mode and pooling), the model's saved ``llm2vec_config.json``, the packaged
+        model's defaults, ``EncoderConfig``'s defaults. dtype/device ``None``: bf16 on a GPU, fp32 on a CPU.
         """
         name = str(model_name_or_path)
+        if isinstance(adapters, (str, os.PathLike)):
+            raise TypeError(
+                f"adapters must be a list of names or folders; got the string {str(adapters)!r}; "
+                f"did you mean [{str(adapters)!r}]?"
+            )
+        adapters = [str(a) for a in adapters]
         saved = cls._saved_config(name)
-        overrides = {
-            "bidirectional": bidirectional,
-            "pooling": pooling,
-            "max_length": max_length,
-            "attn_implementation": attn_implementation,
-        }
-        defaults = PACKAGED_MODELS[name].encoder_defaults if name in PACKAGED_MODELS else {}
-        values = {**defaults, **(asdict(saved) if saved else {})}
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values = {**(PACKAGED_MODELS[name].encoder_defaults if name in PACKAGED_MODELS else {})}
+        values.update(asdict(saved) if saved else {})
         values["base_model"] = values.get("base_model") or name
+        values.update(trained_settings(adapters, values["base_model"]))
+        explicit = dict(bidirectional=bidirectional, pooling=pooling, max_length=max_length)
+        values.update({k: v for k, v in explicit.items() if v is not None})
+        if attn_implementation is not None:
+            values["attn_implementation"] = attn_implementation
         config = EncoderConfig(**values)
-        device = torch.device(device) if device is not None else default_device()
+        device = check_device(device)
         torch_dtype = parse_dtype(dtype, device)
 
         model, tokenizer = load_model(name, dtype=torch_dtype, attn_implementation=config.attn_implementation)
         model = model.to(device).eval()
         if adapters:
-            model = apply_adapters(model, [str(a) for a in adapters], base_name=config.base_model)
-            config.adapters = list(config.adapters) + [str(a) for a in adapters]
+            model = apply_adapters(model, adapters, base_name=config.base_model)
+            config.adapters = list(config.adapters) + adapters
         return cls.from_model(model, tokenizer, config)
 
     @classmethod
@@ -208,19 +257,49 @@ class LLM2Vec:
 
     @staticmethod
     def _saved_config(name: str) -> EncoderConfig | None:
-        path = Path(name).expanduser() / CONFIG_NAME
+        """The folder's ``llm2vec_config.json``, strictly typed; a folder without one loads with a warning."""
+        folder = Path(name).expanduser()
+        path = folder / CONFIG_NAME
         if not path.is_file():
+            if folder.is_dir():
+                logger.warning(
+                    "%s has no %s: not saved by LLM2Vec.save, so the defaults apply (bidirectional, mean pooling); "
+                    "pass bidirectional= and pooling= to be explicit.",
+                    folder,
+                    CONFIG_NAME,
+                )
             return None
-        known = {f.name for f in fields(EncoderConfig)}
-        return EncoderConfig(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            known = {f.name for f in fields(EncoderConfig)}
+            return EncoderConfig(**{k: v for k, v in stored.items() if k in known})
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON ({error}); save the model again.") from None
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{path}: {error}") from None
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write weights (adapters merged), tokenizer and ``llm2vec_config.json``; ``from_pretrained(path)`` reloads."""
+        """Write weights (adapters merged), tokenizer and ``llm2vec_config.json``; ``from_pretrained(path)`` reloads.
+
+        Atomic: everything is written into a temporary folder beside ``path`` that is then renamed into place, so
+        ``path`` is always either the previous complete save or the new one.
+        """
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(path)
-        self.tokenizer.save_pretrained(path)
-        (path / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        try:
+            (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+                os.replace(path, old / path.name)
+                os.replace(tmp, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, path)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     # ------------------------------------------------------------------ properties
     @property

@@ -16,20 +16,20 @@ RANKS: dict[str, int] = {
     "lab.browser": 0,
     "lab.batch": 1,
     "lab.models": 1,
-    "lab.adapters": 1,
+    "lab.adapters": 2,
     "lab.data": 2,  # corpora cache under lab.models' cache folder
-    "lab.variants": 2,
-    "lab.templates": 2,
-    "lab.encoder": 3,
-    "lab.analysis": 4,
-    "lab.training": 5,
-    "lab.probing": 5,
-    "lab.evaluation": 5,
-    "lab.explore": 5,
-    "lab.commands": 6,
-    "lab.cli": 7,
-    "lab.__main__": 8,
-    "lab": 9,  # the package's __init__ re-exports the public API
+    "lab.variants": 3,
+    "lab.templates": 3,
+    "lab.encoder": 4,
+    "lab.analysis": 5,
+    "lab.training": 6,
+    "lab.probing": 6,
+    "lab.evaluation": 6,
+    "lab.explore": 6,
+    "lab.commands": 7,
+    "lab.cli": 8,
+    "lab.__main__": 9,
+    "lab": 10,  # the package's __init__ re-exports the public API
 }
 
 
@@ -90,5 +90,5 @@ def test_the_checker_catches_an_uphill_import(tmp_path, monkeypatch):
     monkeypatch.setitem(globals(), "ROOT", fake_root)
     found = violations()
     assert any("lab/encoder.py:2 imports lab.training.mntp" in v for v in found)
-    assert any("imports lab.probing.features (layer 5 from layer 5)" in v for v in found)
+    assert any("imports lab.probing.features (layer 6 from layer 6)" in v for v in found)
     assert any("imports app" in v for v in found)
