@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.shapes import PAPER_SHAPES  # noqa: E402
 from lab.bidirectional import make_bidirectional  # noqa: E402
-from lab.training.common import build_lora_model  # noqa: E402
 from lab.training.config import MNTPConfig  # noqa: E402
+from lab.training.lora import build_lora_model  # noqa: E402
 from lab.training.mntp import MNTPCollator, mntp_forward  # noqa: E402
 
 # Random-weight shapes (transformers config fields): small ones here, the paper's from bench.shapes.

@@ -117,7 +117,7 @@ def tiny_run(tmp_path, cls, **overrides):
 
 
 def test_simcse_run_saves_an_adapter_that_loads_and_resumes(tmp_path):
-    from lab.training.common import read_metrics_log
+    from lab.training.checkpoints import read_metrics_log
     from lab.training.simcse import SimCSEConfig, train_simcse
 
     config = tiny_run(tmp_path, SimCSEConfig)

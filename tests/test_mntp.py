@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from lab.batch import Batch, pad
 from lab.bidirectional import is_causal
 from lab.tiny import tiny_tokenizer
-from lab.training.common import build_lora_model, count_parameters, load_causal_lm, lora_target_modules
 from lab.training.config import MNTPConfig
+from lab.training.lora import build_lora_model, count_parameters, load_causal_lm, lora_target_modules
 from lab.training.mntp import (
     IGNORE_INDEX,
     MNTPCollator,

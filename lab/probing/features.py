@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lab.adapters import resolve_adapter
+from lab.adapters import SETTINGS_NAME, resolve_adapter
 from lab.models import cache_dir
 from lab.variants import get_variant
 
@@ -166,7 +166,8 @@ def _adapter_fingerprints(config: FeatureConfig) -> list[str]:
     for adapter in get_variant(config.variant).adapters:
         folder = resolve_adapter(adapter, config.model)
         digest = hashlib.sha256()
-        for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.json")):
+        files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.json"))
+        for path in [f for f in files if f.name != SETTINGS_NAME]:  # settings added later: same weights, same key
             digest.update(path.name.encode() + path.read_bytes())
         prints.append(f"{adapter}:{digest.hexdigest()[:12]}")
     return prints

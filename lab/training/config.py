@@ -86,6 +86,9 @@ class TrainingConfig:
     gradient_checkpointing: bool | None = field(default=None, metadata=_help("recompute activations; default: CUDA"))
     attn_implementation: str = field(default="sdpa", metadata=_help("sdpa | eager | flash_attention_2"))
     dataloader_num_workers: int = field(default=0, metadata=_help("DataLoader worker processes"))
+    train_sampling_strategy: str = field(
+        default="random", metadata=_help("random: shuffle every epoch; sequential: keep the dataset's order")
+    )
     report_to: str = field(default="none", metadata=_help("transformers report_to (none, tensorboard, wandb, ...)"))
     disable_tqdm: bool = field(default=False, metadata=_help("hide the progress bar"))
 
@@ -120,6 +123,10 @@ class TrainingConfig:
             raise ValueError(f"max_minutes must be >= 0; got {self.max_minutes!r}.")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0; got {self.learning_rate!r}.")
+        if self.train_sampling_strategy not in ("random", "sequential"):
+            raise ValueError(
+                f"Unknown train_sampling_strategy {self.train_sampling_strategy!r}; expected random or sequential."
+            )
         if self.attn_implementation not in ("sdpa", "eager", "flash_attention_2"):
             raise ValueError(
                 f"Unknown attn_implementation {self.attn_implementation!r}; expected sdpa, eager or flash_attention_2."

@@ -198,12 +198,9 @@ def mntp_forward(
 
 def train_mntp(config: MNTPConfig) -> dict[str, float]:
     """Train a LoRA adapter with MNTP as ``config`` says; returns the final metrics (also in ``metrics.json``)."""
-    from lab.training.common import (
-        build_lora_model,
-        load_causal_lm,
-        load_sequences,
-        run_training,
-    )
+    from lab.training.data import load_sequences
+    from lab.training.lora import build_lora_model, load_causal_lm
+    from lab.training.trainer import run_training
 
     causal_lm, tokenizer = load_causal_lm(config)
     mask_id = resolve_mask_token(tokenizer, config.mask_token)
@@ -240,7 +237,8 @@ def evaluate_mntp(config: MNTPConfig, adapter: str | None = None) -> dict[str, f
     from torch.utils.data import DataLoader
 
     from lab.adapters import apply_adapters
-    from lab.training.common import SequenceDataset, load_causal_lm, load_sequences
+    from lab.training.data import SequenceDataset, load_sequences
+    from lab.training.lora import load_causal_lm
 
     causal_lm, tokenizer = load_causal_lm(config)
     if adapter is not None:

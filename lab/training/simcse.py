@@ -109,7 +109,8 @@ class SimCSECollator:
 
 def train_simcse(config: SimCSEConfig) -> dict[str, float]:
     """Train a SimCSE LoRA adapter as ``config`` says; returns the final metrics (also in ``metrics.json``)."""
-    from lab.training.common import build_lora_model, load_causal_lm, run_training
+    from lab.training.lora import build_lora_model, load_causal_lm
+    from lab.training.trainer import run_training
 
     causal_lm, tokenizer = load_causal_lm(config)  # adapters merged, bidirectional, train mode
     set_attention_dropout(causal_lm, config.attention_dropout)
@@ -132,4 +133,5 @@ def train_simcse(config: SimCSEConfig) -> dict[str, float]:
         loss_fn=lambda model, batch: contrastive_step(
             model, batch, config.pooling, config.scale, config.gradcache_chunk_size
         ),
+        encoder_settings={"pooling": config.pooling},
     )

@@ -251,7 +251,8 @@ def world_size() -> int:
 
 def train_supervised(config: SupervisedConfig) -> dict[str, float]:
     """Train a supervised contrastive LoRA adapter as ``config`` says; returns the final metrics."""
-    from lab.training.common import build_lora_model, load_causal_lm, run_training
+    from lab.training.lora import build_lora_model, load_causal_lm
+    from lab.training.trainer import run_training
 
     causal_lm, tokenizer = load_causal_lm(config)
     decoder = build_lora_model(causal_lm, config)
@@ -286,4 +287,5 @@ def train_supervised(config: SupervisedConfig) -> dict[str, float]:
         eval_sequences=evaluation,
         collator=PairCollator(int(tokenizer.pad_token_id)),
         loss_fn=loss_fn,
+        encoder_settings={"pooling": config.pooling},
     )
