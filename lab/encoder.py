@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from lab.adapters import apply_adapters, check_settings, trained_settings
 from lab.batch import Batch, embed, forward, pad
 from lab.bidirectional import make_bidirectional, set_causal
-from lab.models import PACKAGED_MODELS, default_device, ensure_pad_token, load_model, parse_dtype
+from lab.models import PACKAGED_MODELS, check_device, ensure_pad_token, load_model, parse_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -169,19 +169,6 @@ def tokenize(tokenizer, sentences: Sequence[EncoderInput], config: EncoderConfig
             pool_mask = np.ones(len(ids), dtype=bool)
         features.append({"input_ids": ids, "pool_mask": pool_mask})
     return features
-
-
-def check_device(device: str | torch.device | None) -> torch.device:
-    """The device to load onto; asking for CUDA on a machine without it is a clear ``ValueError``, not a CUDA error."""
-    if device is None:
-        return default_device()
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"Unknown device {device!r} ({error}); expected 'cpu', 'cuda' or 'cuda:N'.") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {str(device)!r} was asked for but this machine has no CUDA GPU; use device='cpu'.")
-    return device
 
 
 class LLM2Vec:

@@ -62,6 +62,19 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def check_device(device: str | torch.device | None) -> torch.device:
+    """The device to load onto; asking for CUDA on a machine without it is a clear ``ValueError``, not a CUDA error."""
+    if device is None:
+        return default_device()
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"Unknown device {device!r} ({error}); expected 'cpu', 'cuda' or 'cuda:N'.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for but this machine has no CUDA GPU; use device='cpu'.")
+    return device
+
+
 def default_dtype(device: torch.device | str) -> torch.dtype:
     """bf16 on a GPU (fast matmuls, fp32 range); fp32 on a CPU, where bf16 is slow and less exact."""
     return torch.bfloat16 if torch.device(device).type == "cuda" else torch.float32

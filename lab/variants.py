@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from lab.adapters import shipped_adapters
 from lab.pooling import canonical_pooling
@@ -78,9 +79,8 @@ def get_variant(name: str) -> Variant:
     return VARIANTS[name]
 
 
-def missing_adapters(variant: str, model: str) -> list[str]:
-    """The adapters a variant needs that are neither shipped for ``model`` nor a folder (empty when it can run)."""
+def missing_adapters(variant: str, model: str, adapters: Sequence[str] | None = None) -> list[str]:
+    """The adapters a variant needs (or ``adapters`` instead) that are neither shipped for ``model`` nor folders."""
     shipped = shipped_adapters(model)
-    return [
-        a for a in get_variant(variant).adapters if a not in shipped and not (Path(a) / "adapter_config.json").is_file()
-    ]
+    needed = get_variant(variant).adapters if adapters is None else adapters
+    return [a for a in needed if a not in shipped and not (Path(a) / "adapter_config.json").is_file()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import torch
@@ -72,3 +73,37 @@ def test_ours_and_the_plain_loop_agree_and_report() -> None:
     assert lab["real_tokens"] == plain["real_tokens"] > 0
     assert lab["processed_tokens"] <= plain["processed_tokens"]  # sorting by length never pads more
     assert lab["mfu"] is None and lab["tokens_per_s"] > 0
+
+
+def test_train_bench_plain_mntp_loss_equals_labs() -> None:
+    """The plain runner (full logits, shifted CE) optimises exactly lab's MNTP loss (head on masked positions only)."""
+    from bench import train as train_bench
+    from lab.training.mntp import mntp_forward
+
+    causal_lm, decoder, tokenizer, _, config = train_bench.load("tiny-llama", lora_dropout=0.0)
+    decoder.eval()
+    batch = train_bench.mntp_batches(tokenizer, config, batch=3, seq=24, n=1)[0]
+    assert (batch["labels"] != -100).sum() > 0
+    plain = train_bench.plain_mntp_loss(causal_lm, batch)
+    ours = mntp_forward(decoder, causal_lm.lm_head, batch)[0]
+    torch.testing.assert_close(plain, ours, rtol=1e-5, atol=1e-5)
+
+
+def test_train_bench_grouped_batches_pad_less_and_both_objectives_run(tmp_path) -> None:
+    from bench import train as train_bench
+
+    _, _, tokenizer, _, _ = train_bench.load("tiny-llama", lora_dropout=0.0)
+
+    def padded_share(batches):
+        positions = sum(b["query.attention_mask"].numel() for b in batches)
+        return positions / sum(int(b["query.attention_mask"].sum()) for b in batches)
+
+    grouped = train_bench.simcse_batches(tokenizer, batch=16, max_length=48, n=20, grouped=True)
+    random = train_bench.simcse_batches(tokenizer, batch=16, max_length=48, n=20, grouped=False)
+    assert padded_share(grouped) < padded_share(random) - 0.2
+    for objective, seq in (("mntp", "24"), ("simcse", "24")):
+        out = tmp_path / f"{objective}.json"
+        argv = ["--objective", objective, "--model", "tiny-llama", "--batch", "4", "--seq", seq, "--steps", "1"]
+        assert train_bench.main([*argv, "--rounds", "1", "--json", str(out)]) == 0
+        result = json.loads(out.read_text())
+        assert result["lab"]["tokens_per_second"] > 0 and result["plain"]["tokens_per_second"] > 0

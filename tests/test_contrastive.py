@@ -120,7 +120,7 @@ def test_simcse_run_saves_an_adapter_that_loads_and_resumes(tmp_path):
     from lab.training.checkpoints import read_metrics_log
     from lab.training.simcse import SimCSEConfig, train_simcse
 
-    config = tiny_run(tmp_path, SimCSEConfig)
+    config = tiny_run(tmp_path, SimCSEConfig, eval_stsb_dev=False)
     metrics = train_simcse(config)
     assert metrics["global_step"] == 2 and metrics["resumed_from"] is None
     assert math.isfinite(metrics["final_train_loss"])
@@ -131,9 +131,37 @@ def test_simcse_run_saves_an_adapter_that_loads_and_resumes(tmp_path):
     texts = ["The cat sat on the mat.", "Stock markets fell sharply."]
     assert not torch.allclose(torch.as_tensor(trained.encode(texts)), torch.as_tensor(plain.encode(texts)))
     # resume: 2 more steps continue from checkpoint-2, and the metrics log keeps one line per step
-    resumed = train_simcse(tiny_run(tmp_path, SimCSEConfig, max_steps=4))
+    resumed = train_simcse(tiny_run(tmp_path, SimCSEConfig, max_steps=4, eval_stsb_dev=False))
     assert resumed["global_step"] == 4 and resumed["resumed_from"].endswith("checkpoint-2")
     assert [e["step"] for e in read_metrics_log(out) if "loss" in e] == [1, 2, 3, 4]
+
+
+def test_simcse_ends_on_the_checkpoint_best_on_stsb_dev(tmp_path):
+    """STS-B dev is measured at start and every eval_steps; the saved adapter is the best one's, chosen on dev."""
+    from safetensors.torch import load_file
+
+    from lab.data.stsb import load_stsb
+    from lab.evaluation.sts import evaluate_pairs
+    from lab.training.checkpoints import read_metrics_log
+    from lab.training.simcse import SimCSEConfig, train_simcse
+
+    config = tiny_run(
+        tmp_path, SimCSEConfig, max_steps=6, eval_steps=2, save_steps=2, eval_stsb_pairs=24, learning_rate=5e-2
+    )
+    metrics = train_simcse(config)
+    out = tmp_path / "run"
+    evals = {e["step"]: e["eval_stsb_dev_spearman"] for e in read_metrics_log(out) if "eval_stsb_dev_spearman" in e}
+    assert sorted(evals) == [2, 4, 6] and "initial_eval_stsb_dev_spearman" in metrics
+    assert len(set(evals.values())) == 3  # the adapter moved between evaluations
+    best_step = max(evals, key=evals.get)
+    assert metrics["best_checkpoint"].endswith(f"checkpoint-{best_step}")
+    assert metrics["best_metric"]["eval_stsb_dev_spearman"] == pytest.approx(evals[best_step])
+    saved = load_file(out / "adapter_model.safetensors")
+    best = load_file(out / f"checkpoint-{best_step}" / "adapter_model.safetensors")
+    assert saved.keys() == best.keys() and all(torch.equal(saved[k], best[k]) for k in saved)
+    # the saved adapter, loaded through the public API, scores what the run measured for it on dev
+    encoder = LLM2Vec.from_pretrained("tiny-llama", adapters=[str(out)], pooling="mean", max_length=24, device="cpu")
+    assert evaluate_pairs(encoder, load_stsb("dev", 24)).spearman == pytest.approx(evals[best_step], abs=1e-5)
 
 
 def test_supervised_run_with_gradcache_and_instruction(tmp_path):
@@ -233,6 +261,7 @@ def test_short_real_simcse_run_on_smollm2(tmp_path):
         max_steps=1,
         save_steps=1,
         learning_rate=1e-4,
+        eval_stsb_dev=False,
     )
     metrics = train_simcse(config)
     assert metrics["global_step"] == 1 and math.isfinite(metrics["final_train_loss"])

@@ -51,6 +51,17 @@ def parse_list(text: str, choices: tuple[str, ...] | list[str], what: str) -> li
     return items
 
 
+def parse_adapter_paths(items: list[str] | None) -> dict[str, str]:
+    """``["mntp=runs/mntp", ...]`` -> ``{"mntp": "runs/mntp"}``: adapter names mapped to trained folders."""
+    paths = {}
+    for item in items or []:
+        name, sep, folder = item.partition("=")
+        if not sep or not name or not folder:
+            raise ValueError(f"Bad --adapter {item!r}; expected NAME=FOLDER, e.g. mntp=runs/mntp.")
+        paths[name] = folder
+    return paths
+
+
 def run(args: argparse.Namespace) -> int:
     from lab.probing.experiment import load_splits, run_experiment
     from lab.probing.probe import ProbeConfig
@@ -58,12 +69,14 @@ def run(args: argparse.Namespace) -> int:
 
     tasks = parse_list(args.task, TASKS, "task")
     variants = parse_list(args.variants, list(VARIANTS), "variant")
-    runnable = [v for v in variants if not missing_adapters(v, args.model)]
+    adapter_paths = parse_adapter_paths(args.adapter)
+    needed = {v: [adapter_paths.get(a, a) for a in VARIANTS[v].adapters] for v in variants}
+    runnable = [v for v in variants if not missing_adapters(v, args.model, needed[v])]
     for v in variants:
         if v not in runnable:
             print(
-                f"skipping {v}: adapters {missing_adapters(v, args.model)} are not shipped for {args.model} "
-                f"(train them, or put them in lab/adapters/{args.model}/)"
+                f"skipping {v}: adapters {missing_adapters(v, args.model, needed[v])} are not shipped for "
+                f"{args.model} (train them and pass --adapter NAME=FOLDER, or put them in lab/adapters/{args.model}/)"
             )
     if not runnable:
         print("no variant can run; nothing to do")
@@ -82,11 +95,12 @@ def run(args: argparse.Namespace) -> int:
     )
     probe_config = ProbeConfig(steps=args.steps, seeds=tuple(int(s) for s in args.seeds.split(",")))
     start = time.perf_counter()
-    rows, skipped = run_experiment(splits, tasks, runnable, feature_config, probe_config)
+    rows, skipped = run_experiment(splits, tasks, runnable, feature_config, probe_config, adapter_paths=adapter_paths)
     settings = {
         "model": args.model,
         "tasks": tasks,
         "variants": runnable,
+        "adapter_paths": adapter_paths,
         "data": args.data,
         "sentences": {s: len(splits[s]) for s in SPLITS},
         "words": {s: sum(len(x.words) for x in splits[s]) for s in SPLITS},
@@ -146,6 +160,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="TOKEN",
         help="a special token put at position 0 of every sentence, e.g. '<|endoftext|>' (default: none)",
+    )
+    parser.add_argument(
+        "--adapter",
+        action="append",
+        metavar="NAME=FOLDER",
+        help="use a trained adapter folder for a variant's adapter name (repeatable), e.g. mntp=runs/mntp",
     )
     parser.add_argument("--steps", type=int, default=1500, help="probe training steps (paper: 1500)")
     parser.add_argument("--seeds", default="0,1,2", help="one probe per seed")

@@ -27,7 +27,7 @@ from lab.probing.probe import (
     standardizer,
     train_probe,
 )
-from lab.variants import missing_adapters
+from lab.variants import get_variant, missing_adapters
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +123,13 @@ def run_experiment(
     probe_config: ProbeConfig | None = None,
     encoder_factory: Callable | None = None,
     cache_root: str | os.PathLike | None = None,
+    adapter_paths: dict[str, str] | None = None,
 ) -> tuple[list[dict], list[str]]:
     """Probe every task x variant x layer (plus baselines); returns (rows, skipped variants with reasons).
 
     ``feature_config`` gives model, layers, pooling and alignment; its ``variant`` is replaced by each of ``variants``.
+    ``adapter_paths`` maps adapter names to folders (``{"mntp": "runs/mntp"}``): the variants then merge the
+    adapters just trained rather than the shipped ones.
     """
     feature_config = feature_config or FeatureConfig()
     probe_config = probe_config or ProbeConfig()
@@ -135,8 +138,9 @@ def run_experiment(
     skipped: list[str] = []
     dim = None
     for variant in variants:
-        config = FeatureConfig(**{**asdict(feature_config), "variant": variant})
-        missing = missing_adapters(variant, config.model)
+        adapters = tuple((adapter_paths or {}).get(a, a) for a in get_variant(variant).adapters)
+        config = FeatureConfig(**{**asdict(feature_config), "variant": variant, "adapters": adapters})
+        missing = missing_adapters(variant, config.model, adapters)
         if missing:
             reason = f"{variant}: skipped, adapters {missing} are not shipped for {config.model} (lab/adapters/)"
             logger.warning(reason)

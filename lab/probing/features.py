@@ -59,9 +59,13 @@ class FeatureConfig:
     # A special token put at position 0 of every sentence (e.g. "<|endoftext|>"). Without one the first word sits at
     # position 0, which deep layers turn into an attention sink (Llama-2's BOS takes that role for the paper's models).
     sink_token: str | None = None
+    # Adapters merged in order instead of the variant's (None: the variant's), e.g. an MNTP run's checkpoints.
+    adapters: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         get_variant(self.variant)
+        if self.adapters is not None:
+            object.__setattr__(self, "adapters", tuple(str(a) for a in self.adapters))
         if self.word_pooling not in WORD_POOLINGS:
             raise ValueError(f"Unknown word_pooling {self.word_pooling!r}; expected one of {', '.join(WORD_POOLINGS)}.")
         if self.shift not in (None, 0, -1):
@@ -72,6 +76,10 @@ class FeatureConfig:
     @property
     def resolved_shift(self) -> int:
         return get_variant(self.variant).shift if self.shift is None else self.shift
+
+    @property
+    def resolved_adapters(self) -> tuple[str, ...]:
+        return get_variant(self.variant).adapters if self.adapters is None else self.adapters
 
 
 # ---------------------------------------------------------------------------------------------- alignment
@@ -163,7 +171,7 @@ def words_hash(sentences: Sequence[Sequence[str]]) -> str:
 def _adapter_fingerprints(config: FeatureConfig) -> list[str]:
     """Name plus content hash of each adapter's weights, so retrained adapters never reuse stale features."""
     prints = []
-    for adapter in get_variant(config.variant).adapters:
+    for adapter in config.resolved_adapters:
         folder = resolve_adapter(adapter, config.model)
         digest = hashlib.sha256()
         files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.json"))
@@ -236,7 +244,7 @@ def load_encoder(config: FeatureConfig):
     return LLM2Vec.from_pretrained(
         config.model,
         bidirectional=variant.bidirectional,
-        adapters=list(variant.adapters),
+        adapters=list(config.resolved_adapters),
         max_length=config.max_length,
         dtype=config.dtype,
     )

@@ -57,6 +57,9 @@ class ContrastiveBatch:
             raise KeyError(key)
         return torch.cat([g[key].flatten() for g in self.groups()])  # (sum B*T,)
 
+    def __len__(self) -> int:  # what HF's LengthGroupedSampler reads (train_sampling_strategy: group_by_length)
+        return len(self.input_ids)
+
 
 def pad_group(features: Sequence[Feature], pad_token_id: int) -> Batch:
     """Right-pad one group with the encoder's ``pad``."""

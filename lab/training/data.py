@@ -4,7 +4,7 @@ dataset index so collators can seed their randomness per batch."""
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -15,16 +15,24 @@ logger = logging.getLogger(__name__)
 
 
 class SequenceDataset(Dataset):
-    """Token-id sequences as ``{"input_ids": array, "index": i}`` items (the index lets collators seed per batch)."""
+    """Training examples as dict items with their dataset ``index`` (so collators can seed per batch).
 
-    def __init__(self, sequences: Sequence[np.ndarray]) -> None:
+    A token-id array becomes ``{"input_ids": array, "index": i}``; a tokenised text (``input_ids``, ``pool_mask``)
+    keeps its fields, so ``len(item["input_ids"])`` is its length (``train_sampling_strategy: group_by_length``);
+    anything else (a supervised record) rides as ``{"input_ids": example, "index": i}``.
+    """
+
+    def __init__(self, sequences: Sequence[Any]) -> None:
         self.sequences = list(sequences)
 
     def __len__(self) -> int:
         return len(self.sequences)
 
-    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        return {"input_ids": self.sequences[index], "index": index}
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        item = self.sequences[index]
+        if isinstance(item, dict):
+            return {**item, "index": index}
+        return {"input_ids": item, "index": index}
 
 
 def load_sequences(config: TrainingConfig, tokenizer) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -12,67 +12,44 @@ import logging
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from lab.training.config import TrainingConfig
+from lab.data.sentences import WIKI_SENTENCES
+from lab.training.config import ContrastiveSettings, TrainingConfig, doc
 from lab.training.contrastive import ContrastiveBatch, Feature, contrastive_step, encode_texts, pad_group
 from lab.training.dropout import SIMCSE_ATTENTION_DROPOUT, set_attention_dropout
-from lab.training.losses import SCALE
 
 logger = logging.getLogger(__name__)
 
 STSB_TRAIN = "stsb-train"  # the sentences of STS-B's train split (never dev/test), scores unused
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
-@dataclass
-class ContrastiveSettings:
-    """Fields both contrastive trainers add to ``TrainingConfig`` (a mixin: defaults live here only)."""
-
-    pooling: str = field(default="mean", metadata=_help("pooling trained and saved with the run (LLM2Vec: mean)"))
-    scale: float = field(default=SCALE, metadata=_help("1 / temperature of the InfoNCE loss (0.05 -> 20)"))
-    gradcache_chunk_size: int = field(
-        default=0, metadata=_help("GradCache: embed the batch in chunks of N texts, same gradients (0 = off)")
-    )
-
-    def validate_contrastive(self) -> None:
-        """Checks of the shared fields; each trainer's ``__post_init__`` calls it."""
-        from lab.pooling import canonical_pooling
-
-        canonical_pooling(self.pooling)
-        if self.scale <= 0:
-            raise ValueError(f"scale must be > 0; got {self.scale!r}.")
-        if self.gradcache_chunk_size < 0:
-            raise ValueError(f"gradcache_chunk_size must be >= 0; got {self.gradcache_chunk_size!r}.")
-        if self.gradcache_chunk_size and self.gradient_accumulation_steps != 1:
-            raise ValueError(
-                "GradCache replaces gradient accumulation: set gradient_accumulation_steps to 1 "
-                f"(got {self.gradient_accumulation_steps})."
-            )
-
-
 @dataclass
 class SimCSEConfig(TrainingConfig, ContrastiveSettings):
     """Unsupervised SimCSE on top of merged adapters (the paper's defaults)."""
 
-    output_dir: str = field(default="runs/simcse", metadata=_help("where checkpoints, adapter, config and metrics go"))
+    output_dir: str = field(default="runs/simcse", metadata=doc("where checkpoints, adapter, config and metrics go"))
     adapters: list[str] = field(
-        default_factory=lambda: ["mntp"], metadata=_help("adapters merged before training (LLM2Vec: the MNTP adapter)")
+        default_factory=lambda: ["mntp"],
+        metadata=doc("adapters merged before training (LLM2Vec: the MNTP adapter)"),
     )
     dataset: str = field(
-        default=STSB_TRAIN,
-        metadata=_help(
-            "stsb-train (STS-B train sentences), wiki-sample, a .txt (one text a line) or .jsonl ('text') file"
+        default=WIKI_SENTENCES,
+        metadata=doc(
+            "wiki-sentences (the Wikipedia sample's distinct sentences, the paper's choice), stsb-train (STS-B train "
+            "sentences), wiki-sample, a .txt (one text a line) or .jsonl ('text') file"
         ),
     )
-    max_seq_length: int = field(default=128, metadata=_help("tokens per sentence (longer ones are cut)"))
-    per_device_train_batch_size: int = field(default=128, metadata=_help("sentences per batch (each seen twice)"))
-    learning_rate: float = field(default=3e-5, metadata=_help("peak learning rate (LLM2Vec's SimCSE value)"))
+    max_seq_length: int = field(default=128, metadata=doc("tokens per sentence (longer ones are cut)"))
+    per_device_train_batch_size: int = field(default=128, metadata=doc("sentences per batch (each seen twice)"))
+    learning_rate: float = field(default=3e-5, metadata=doc("peak learning rate (LLM2Vec's SimCSE value)"))
     attention_dropout: float = field(
-        default=SIMCSE_ATTENTION_DROPOUT, metadata=_help("attention dropout: SimCSE's only noise (paper: 0.3)")
+        default=SIMCSE_ATTENTION_DROPOUT, metadata=doc("attention dropout: SimCSE's only noise (paper: 0.3)")
     )
-    eval_fraction: float = field(default=0.0, metadata=_help("unused: SimCSE is judged on STS-B (python -m lab eval)"))
+    eval_fraction: float = field(default=0.0, metadata=doc("unused: SimCSE is judged on STS-B (python -m lab eval)"))
+    eval_stsb_dev: bool = field(
+        default=True,
+        metadata=doc("every eval_steps, STS-B dev Spearman (all 1,500 pairs); the run ends on the best checkpoint"),
+    )
+    eval_stsb_pairs: int = field(default=0, metadata=doc("use the first N STS-B dev pairs (0 = all; tests only)"))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -83,7 +60,11 @@ class SimCSEConfig(TrainingConfig, ContrastiveSettings):
 
 def load_sentences(source: str, max_documents: int = 0) -> list[str]:
     """Training sentences: STS-B train's distinct sentences, or texts from ``lab.data.corpus.load_documents``."""
-    if source == STSB_TRAIN:
+    if source == WIKI_SENTENCES:
+        from lab.data.sentences import wiki_sentences
+
+        texts = wiki_sentences()
+    elif source == STSB_TRAIN:
         from lab.data.stsb import load_stsb
 
         pairs = load_stsb("train")
@@ -98,13 +79,37 @@ def load_sentences(source: str, max_documents: int = 0) -> list[str]:
 
 @dataclass
 class SimCSECollator:
-    """Pads ``{"input_ids": Feature}`` items; the same padded sentences are the query and positive groups."""
+    """Pads tokenised sentences (``input_ids``, ``pool_mask``); the same padded sentences are query and positive."""
 
     pad_token_id: int
 
     def __call__(self, features: Sequence[dict]) -> ContrastiveBatch:
-        group = pad_group([f["input_ids"] for f in features], self.pad_token_id)
+        group = pad_group(features, self.pad_token_id)
         return ContrastiveBatch(query=group, positive=group)  # two passes, two dropout masks
+
+
+def dev_encoder(decoder, tokenizer, config: SimCSEConfig):
+    """The training decoder seen as an ``LLM2Vec`` (same tokenisation, pooling and length) for the dev evaluation."""
+    from lab.encoder import EncoderConfig, LLM2Vec
+
+    return LLM2Vec(decoder, tokenizer, EncoderConfig(pooling=config.pooling, max_length=config.max_seq_length))
+
+
+STSB_DEV_METRIC = "eval_stsb_dev_spearman"  # the checkpoint is chosen on dev, never on test
+
+
+def stsb_dev_evaluator(tokenizer, config: SimCSEConfig):
+    """``model -> {"stsb_dev_spearman": ...}``: the training decoder encoded exactly as at inference (eval mode)."""
+    from lab.data.stsb import load_stsb
+    from lab.evaluation.sts import evaluate_pairs
+
+    pairs = load_stsb("dev", config.eval_stsb_pairs or None)
+
+    def evaluate(model) -> dict[str, float]:
+        result = evaluate_pairs(dev_encoder(model, tokenizer, config), pairs, batch_size=64)
+        return {"stsb_dev_spearman": result.spearman, "stsb_dev_pairs": result.pairs}
+
+    return evaluate
 
 
 def train_simcse(config: SimCSEConfig) -> dict[str, float]:
@@ -134,4 +139,6 @@ def train_simcse(config: SimCSEConfig) -> dict[str, float]:
             model, batch, config.pooling, config.scale, config.gradcache_chunk_size
         ),
         encoder_settings={"pooling": config.pooling},
+        evaluator=stsb_dev_evaluator(tokenizer, config) if config.eval_stsb_dev else None,
+        best_metric=STSB_DEV_METRIC if config.eval_stsb_dev else None,
     )

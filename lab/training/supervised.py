@@ -28,17 +28,12 @@ from typing import Sequence
 
 import numpy as np
 
-from lab.training.config import TrainingConfig
+from lab.training.config import ContrastiveSettings, TrainingConfig, doc
 from lab.training.contrastive import ContrastiveBatch, Feature, contrastive_step, encode_texts, pad_group
-from lab.training.simcse import ContrastiveSettings
 
 logger = logging.getLogger(__name__)
 
 STSB_PAIRS = "stsb-pairs"
-
-
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
 
 
 @dataclass
@@ -57,32 +52,31 @@ class SupervisedConfig(TrainingConfig, ContrastiveSettings):
     """Supervised contrastive training with in-batch and hard negatives (defaults: the paper's, per process)."""
 
     output_dir: str = field(
-        default="runs/supervised", metadata=_help("where checkpoints, adapter, config and metrics go")
+        default="runs/supervised", metadata=doc("where checkpoints, adapter, config and metrics go")
     )
     adapters: list[str] = field(
-        default_factory=lambda: ["mntp"], metadata=_help("adapters merged before training (LLM2Vec: the MNTP adapter)")
+        default_factory=lambda: ["mntp"],
+        metadata=doc("adapters merged before training (LLM2Vec: the MNTP adapter)"),
     )
     dataset: str = field(
         default=STSB_PAIRS,
-        metadata=_help(
+        metadata=doc(
             "stsb-pairs (STS-B train pairs >= 4 with hard negatives) or a .jsonl of query/positive[/negative] records"
         ),
     )
-    instruction: str = field(default="", metadata=_help("instruction for queries whose record has none"))
+    instruction: str = field(default="", metadata=doc("instruction for queries whose record has none"))
     min_positive_score: float = field(
-        default=4.0, metadata=_help("stsb-pairs: pairs scoring at least this are positives")
+        default=4.0, metadata=doc("stsb-pairs: pairs scoring at least this are positives")
     )
     max_negative_score: float = field(
-        default=1.0, metadata=_help("stsb-pairs: hard negatives from pairs scoring <= this")
+        default=1.0, metadata=doc("stsb-pairs: hard negatives from pairs scoring <= this")
     )
-    max_seq_length: int = field(default=128, metadata=_help("tokens per text, instruction included"))
-    per_device_train_batch_size: int = field(
-        default=64, metadata=_help("records per process per batch (paper: 64 x 8)")
-    )
-    learning_rate: float = field(default=2e-4, metadata=_help("peak learning rate (LLM2Vec's supervised value)"))
-    eval_fraction: float = field(default=0.05, metadata=_help("fraction of records held out for evaluation"))
+    max_seq_length: int = field(default=128, metadata=doc("tokens per text, instruction included"))
+    per_device_train_batch_size: int = field(default=64, metadata=doc("records per process per batch (paper: 64 x 8)"))
+    learning_rate: float = field(default=2e-4, metadata=doc("peak learning rate (LLM2Vec's supervised value)"))
+    eval_fraction: float = field(default=0.05, metadata=doc("fraction of records held out for evaluation"))
     train_sampling_strategy: str = field(
-        default="sequential", metadata=_help("sequential: keep the one-source-per-batch order")
+        default="sequential", metadata=doc("sequential: keep the one-source-per-batch order")
     )
 
     def __post_init__(self) -> None:

@@ -37,6 +37,7 @@ from lab.training.lora import count_parameters
 logger = logging.getLogger(__name__)
 
 LossFn = Callable[[nn.Module, Any], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+Evaluator = Callable[[nn.Module], dict[str, float]]  # model -> metrics (e.g. STS-B dev Spearman), run in eval mode
 
 
 def default_precision(config: TrainingConfig) -> tuple[bool, bool]:
@@ -90,10 +91,12 @@ class LabTrainer(Trainer):
         loss_fn: LossFn,
         eval_collator: Callable | None = None,
         extra_modules: dict[str, nn.Module] | None = None,
+        evaluator: Evaluator | None = None,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.loss_fn = loss_fn
+        self.evaluator = evaluator
         self.eval_collator = eval_collator or self.data_collator
         self.model_accepts_loss_kwargs = False  # our loss is a per-micro-batch mean: let Trainer divide by GA steps
         for module in (extra_modules or {}).values():
@@ -120,7 +123,14 @@ class LabTrainer(Trainer):
 
     @torch.no_grad()
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
-        """Held-out loss and accuracy, weighted by counted (masked) tokens."""
+        """Held-out loss and accuracy, weighted by counted (masked) tokens; or the task's own ``evaluator``."""
+        if self.evaluator is not None:
+            start = time.time()
+            metrics = {f"{metric_key_prefix}_{k}": v for k, v in self.evaluator(self.model).items()}
+            metrics[f"{metric_key_prefix}_runtime"] = time.time() - start
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
         if dataset is None or len(dataset) == 0:
             return {}
@@ -153,10 +163,18 @@ class LabTrainer(Trainer):
         return metrics
 
 
-def training_arguments(config: TrainingConfig, has_eval: bool) -> TrainingArguments:
-    """``TrainingArguments`` from a run config (bf16 / gradient checkpointing default on for CUDA)."""
+def training_arguments(config: TrainingConfig, has_eval: bool, best_metric: str | None = None) -> TrainingArguments:
+    """``TrainingArguments`` from a run config (bf16 / gradient checkpointing default on for CUDA).
+
+    ``best_metric`` (an eval metric, higher is better): keep the best checkpoint by it and end on it.
+    """
     bf16, checkpointing = default_precision(config)
     eval_every = config.eval_steps if has_eval and config.eval_steps else None
+    if best_metric and (not eval_every or config.save_steps % eval_every):
+        raise ValueError(
+            f"Choosing the best checkpoint by {best_metric} needs eval_steps > 0 dividing save_steps; got eval_steps "
+            f"{config.eval_steps} and save_steps {config.save_steps}."
+        )
     return TrainingArguments(
         output_dir=config.output_dir,
         max_steps=config.max_steps,
@@ -176,6 +194,9 @@ def training_arguments(config: TrainingConfig, has_eval: bool) -> TrainingArgume
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=config.save_total_limit,
+        load_best_model_at_end=bool(best_metric),
+        metric_for_best_model=best_metric,
+        greater_is_better=True if best_metric else None,
         bf16=bf16,
         activation_checkpointing=checkpointing,
         activation_checkpointing_kwargs={"use_reentrant": False} if checkpointing else None,
@@ -190,6 +211,15 @@ def training_arguments(config: TrainingConfig, has_eval: bool) -> TrainingArgume
     )
 
 
+def peak_memory_gb() -> float:
+    """Peak memory of this process so far: CUDA's max allocated on a GPU, else the CPU's peak resident set (RSS)."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 1e9
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # Linux reports kilobytes
+
+
 def run_training(
     config: TrainingConfig,
     decoder: nn.Module,
@@ -201,6 +231,8 @@ def run_training(
     eval_collator: Callable | None = None,
     extra_modules: dict[str, nn.Module] | None = None,
     encoder_settings: dict[str, Any] | None = None,
+    evaluator: Evaluator | None = None,
+    best_metric: str | None = None,
 ) -> dict[str, Any]:
     """Train ``decoder`` (a peft model) with ``loss_fn``; resume, evaluate, save; returns the final metrics.
 
@@ -213,14 +245,17 @@ def run_training(
         loss_fn: ``(model, batch) -> (loss, n_correct, n_counted)``.
         extra_modules: frozen modules ``loss_fn`` uses outside ``decoder`` (moved to the device).
         encoder_settings: how the adapter must be encoded with (a contrastive run's ``pooling``), saved beside it.
+        evaluator: ``model -> metrics`` run every ``eval_steps`` instead of the held-out loss (SimCSE: STS-B dev).
+        best_metric: an evaluator metric (``eval_`` prefixed); the run ends on the checkpoint that maximises it.
     """
     out = Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / RUN_CONFIG_NAME).write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
     eval_dataset = SequenceDataset(eval_sequences) if eval_sequences else None
+    has_eval = eval_dataset is not None or evaluator is not None
     trainer = LabTrainer(
         model=decoder,
-        args=training_arguments(config, eval_dataset is not None),
+        args=training_arguments(config, has_eval, best_metric),
         train_dataset=SequenceDataset(train_sequences),
         eval_dataset=eval_dataset,
         data_collator=collator,
@@ -230,6 +265,7 @@ def run_training(
         loss_fn=loss_fn,
         eval_collator=eval_collator,
         extra_modules=extra_modules,
+        evaluator=evaluator,
     )
     checkpoint = resolve_resume(config)
     metrics_log = out / METRICS_LOG_NAME
@@ -240,7 +276,7 @@ def run_training(
         truncate_metrics_log(metrics_log, step)
     else:
         metrics_log.unlink(missing_ok=True)
-        if eval_dataset is not None and config.eval_at_start:
+        if has_eval and config.eval_at_start:
             initial = trainer.evaluate(metric_key_prefix="initial_eval")
     tokens_before = (
         json.loads((Path(checkpoint) / "trainer_state.json").read_text()).get("num_input_tokens_seen", 0)
@@ -248,22 +284,27 @@ def run_training(
         else 0
     )
     result = trainer.train(resume_from_checkpoint=checkpoint)
-    final_eval = trainer.evaluate() if eval_dataset is not None else {}
+    # with a best checkpoint the run ends on a model already evaluated (its metrics are in the log and below)
+    final_eval = trainer.evaluate() if has_eval and not best_metric else {}
     train_logs = [e for e in read_metrics_log(out) if "loss" in e]
     trainable, total = count_parameters(decoder)
     metrics = {
         "global_step": trainer.state.global_step,
         "final_train_loss": train_logs[-1]["loss"] if train_logs else math.nan,
         "final_train_accuracy": train_logs[-1].get("accuracy", math.nan) if train_logs else math.nan,
-        **{k: v for k, v in initial.items() if k.endswith(("_loss", "_accuracy"))},
-        **{k: v for k, v in final_eval.items() if k.endswith(("_loss", "_accuracy", "_counted_tokens"))},
+        **{k: v for k, v in initial.items() if not k.endswith("_runtime")},
+        **{k: v for k, v in final_eval.items() if not k.endswith("_runtime")},
         "train_runtime_s": result.metrics.get("train_runtime"),
         "train_tokens_per_second": (trainer.state.num_input_tokens_seen - tokens_before)
         / max(result.metrics.get("train_runtime") or 1e-9, 1e-9),
+        "peak_memory_gb": peak_memory_gb(),
         "trainable_parameters": trainable,
         "total_parameters": total,
         "resumed_from": checkpoint,
     }
+    if best_metric:
+        metrics["best_metric"] = {best_metric: trainer.state.best_metric}
+        metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
     if trainer.is_world_process_zero():
         save_run(out, decoder, tokenizer, config, metrics, encoder_settings)
     logger.info("Saved the adapter, %s and %s to %s", RUN_CONFIG_NAME, METRICS_NAME, out)
