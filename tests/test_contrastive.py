@@ -310,9 +310,8 @@ def test_trainer_batches_embed_exactly_as_llm2vec_encodes():
     encoder = LLM2Vec.from_model(tiny_model("qwen2"), tiny_tokenizer(), EncoderConfig(pooling="weighted_mean"))
     texts = ["The cat sat on the mat.", "A dog ran in the park while it was raining.", "Stock markets fell."]
     features = encode_texts(encoder.tokenizer, texts, "weighted_mean", encoder.config.max_length)
-    batch = SimCSECollator(encoder.tokenizer.pad_token_id)(
-        [{"input_ids": f, "index": i} for i, f in enumerate(features)]
-    )
+    items = [{**f, "index": i} for i, f in enumerate(features)]  # as SequenceDataset hands them out
+    batch = SimCSECollator(encoder.tokenizer.pad_token_id)(items)
     expected = torch.as_tensor(encoder.encode(texts, batch_size=len(texts)))
     with torch.no_grad():
         assert torch.equal(embed(encoder.model, batch.query, "weighted_mean"), expected)
