@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -24,9 +22,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from lab.adapters import apply_adapters, check_settings, trained_settings
+from lab.atomic import atomic_folder
 from lab.batch import Batch, embed, forward, pad
 from lab.bidirectional import make_bidirectional, set_causal
 from lab.models import PACKAGED_MODELS, check_device, ensure_pad_token, load_model, parse_dtype
+from lab.templates import check_pooling, get_template, template_features
 
 logger = logging.getLogger(__name__)
 
@@ -49,12 +49,15 @@ class EncoderConfig:
     pool_special_tokens: bool = False  # True pools [CLS]/[SEP]/BOS too, as sentence-transformers does for BERT models
     base_model: str = ""  # the name it was loaded from, for provenance
     adapters: list[str] = field(default_factory=list)  # adapters merged into the weights, in order
+    template: str = ""  # [templates hook] "" | echo | prompteol: a prompt that picks the pooled tokens (templates)
 
     def __post_init__(self) -> None:
         for name in ("bidirectional", "pool_special_tokens"):  # "no" and "false" are truthy: never guess
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}.")
         check_settings({"pooling": self.pooling}, "pooling")  # a TypeError, or a ValueError listing the modes
+        if self.template:  # [templates hook]
+            check_pooling(self.template, self.pooling)
         if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 2:
             raise ValueError(f"max_length must be an integer >= 2; got {self.max_length!r}.")
         if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
@@ -67,7 +70,7 @@ class EncoderConfig:
 
     @property
     def appends_eos(self) -> bool:
-        return self.pooling in ("last_token", "eos_token")
+        return self.pooling in ("last_token", "eos_token") and not self.template  # a template pools its own token
 
 
 def _check_inputs(sentences: Sequence[Any]) -> list[tuple[str, str]]:
@@ -108,6 +111,9 @@ def tokenize(tokenizer, sentences: Sequence[EncoderInput], config: EncoderConfig
     pairs = _check_inputs(sentences)
     if not pairs:
         return []
+    if config.template:  # [templates hook] echo / PromptEOL build their own ids and pooled positions
+        with _TOKENIZER_LOCK:
+            return template_features(tokenizer, pairs, config.template, config.max_length)
     prefixes = [instruction.strip() for instruction, _ in pairs]
     joined = [f"{p} {text}" if p else text for p, (_, text) in zip(prefixes, pairs)]
     appends_eos = config.appends_eos
@@ -198,6 +204,7 @@ class LLM2Vec:
         device: str | torch.device | None = None,
         adapters: Sequence[str | os.PathLike] = (),
         attn_implementation: str | None = None,
+        template: str | None = None,
     ) -> LLM2Vec:
         """Load a model by short name, local folder or hub id, apply LoRA adapters in order, set attention and pooling.
 
@@ -221,6 +228,10 @@ class LLM2Vec:
         values.update({k: v for k, v in explicit.items() if v is not None})
         if attn_implementation is not None:
             values["attn_implementation"] = attn_implementation
+        if template is not None:  # [templates hook] "" | echo | prompteol
+            values["template"] = template
+        if template and pooling is None:  # [templates hook] a template brings its own pooling
+            values["pooling"] = get_template(template).poolings[0]
         config = EncoderConfig(**values)
         device = check_device(device)
         torch_dtype = parse_dtype(dtype, device)
@@ -265,28 +276,25 @@ class LLM2Vec:
         except (TypeError, ValueError) as error:
             raise type(error)(f"{path}: {error}") from None
 
-    def save(self, path: str | os.PathLike) -> None:
+    def save(self, path: str | os.PathLike, format: str = "llm2vec", prompts: dict[str, str] | None = None) -> None:
         """Write weights (adapters merged), tokenizer and ``llm2vec_config.json``; ``from_pretrained(path)`` reloads.
 
         Atomic: everything is written into a temporary folder beside ``path`` that is then renamed into place, so
-        ``path`` is always either the previous complete save or the new one.
+        ``path`` is always either the previous complete save or the new one. ``format="sentence-transformers"`` writes
+        a folder that ``SentenceTransformer(path)`` loads (``lab.export``), with ``prompts`` (default: the lab's task
+        instructions).
         """
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
-        try:
+        if format == "sentence-transformers":  # [export hook]
+            from lab.export import save_sentence_transformers
+
+            save_sentence_transformers(self, path, prompts)
+            return
+        if format != "llm2vec":
+            raise ValueError(f"Unknown save format {format!r}; expected 'llm2vec' or 'sentence-transformers'.")
+        with atomic_folder(path) as tmp:
             (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
-            if path.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-                os.replace(path, old / path.name)
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -299,7 +307,11 @@ class LLM2Vec:
 
     def __repr__(self) -> str:
         mode = "bidirectional" if self.config.bidirectional else "causal"
-        return f"LLM2Vec({self.config.base_model!r}, {mode}, pooling={self.config.pooling}, dim={self.embedding_dim})"
+        template = f", template={self.config.template}" if self.config.template else ""  # [templates hook]
+        return (
+            f"LLM2Vec({self.config.base_model!r}, {mode}, pooling={self.config.pooling}{template}, "
+            f"dim={self.embedding_dim})"
+        )
 
     # ------------------------------------------------------------------ the batch path (module functions below)
     def tokenize(self, sentences: Sequence[EncoderInput]) -> list[dict[str, np.ndarray]]:

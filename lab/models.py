@@ -12,14 +12,14 @@ import fcntl
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import torch
+
+from lab.atomic import atomic_folder
 
 logger = logging.getLogger(__name__)
 
@@ -147,15 +147,9 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
         if getattr(model.config, "quantization_config", None) is not None:
             del model.config.quantization_config
-        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
-        try:
+        with atomic_folder(target) as tmp:  # replaces a folder left by an interrupted run without config.json
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            if target.exists():  # a folder left by an interrupted run without config.json
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

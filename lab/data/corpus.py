@@ -175,14 +175,18 @@ def _wiki_wheel() -> Path:
     return wheels[-1]
 
 
+def wiki_sample_xml() -> str:
+    """The raw MediaWiki XML dump of the Wikipedia sample (read out of the cached gensim wheel)."""
+    with zipfile.ZipFile(_wiki_wheel()) as wheel:
+        return bz2.decompress(wheel.read(WIKI_MEMBER)).decode("utf-8")
+
+
 def wiki_sample_documents() -> list[str]:
     """The cleaned Wikipedia sample: one document an article (title line, blank line, paragraphs)."""
     cached = cache_dir() / "corpora" / "wiki-sample.jsonl"
     if cached.is_file():
         return [json.loads(line)["text"] for line in cached.read_text(encoding="utf-8").splitlines() if line]
-    with zipfile.ZipFile(_wiki_wheel()) as wheel:
-        xml_text = bz2.decompress(wheel.read(WIKI_MEMBER)).decode("utf-8")
-    articles = parse_wiki_dump(xml_text)
+    articles = parse_wiki_dump(wiki_sample_xml())
     docs = [f"{title}\n\n{text}" for title, text in articles]
     tmp = cached.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text("".join(json.dumps({"title": t, "text": d}) + "\n" for (t, _), d in zip(articles, docs)), "utf-8")
