@@ -14,7 +14,7 @@ import os
 import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -25,12 +25,12 @@ from lab.adapters import apply_adapters, check_settings, trained_settings
 from lab.atomic import atomic_folder
 from lab.batch import Batch, embed, forward, pad
 from lab.bidirectional import make_bidirectional, set_causal
+from lab.inputs import EncoderInput, check_inputs
 from lab.models import PACKAGED_MODELS, check_device, ensure_pad_token, load_model, parse_dtype
 from lab.templates import check_pooling, get_template, template_features
 
 logger = logging.getLogger(__name__)
 
-EncoderInput = Union[str, tuple[str, str]]  # a text, or an (instruction, text) pair
 CONFIG_NAME = "llm2vec_config.json"
 ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
 # A fast tokenizer keeps its truncation setting as state, set by every call: two threads tokenising at once could each
@@ -73,31 +73,6 @@ class EncoderConfig:
         return self.pooling in ("last_token", "eos_token") and not self.template  # a template pools its own token
 
 
-def _check_inputs(sentences: Sequence[Any]) -> list[tuple[str, str]]:
-    """Normalise to (instruction, text) pairs; a ``TypeError`` names the first bad item."""
-    pairs = []
-    for index, item in enumerate(sentences):
-        if isinstance(item, str):
-            pair = ("", item)
-        elif isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item):
-            pair = (item[0], item[1])
-        else:
-            raise TypeError(
-                f"Item {index} is {item!r} ({type(item).__name__}); expected a string or an (instruction, text) "
-                "pair of strings."
-            )
-        for part in pair:
-            try:
-                part.encode("utf-8")
-            except UnicodeEncodeError as error:  # a lone surrogate, e.g. from a bad decode upstream
-                raise ValueError(
-                    f"Item {index} is not valid text: {error.reason} at character {error.start} "
-                    f"({part[max(error.start - 10, 0) : error.start + 1]!r}); fix its decoding."
-                ) from None
-        pairs.append(pair)
-    return pairs
-
-
 def tokenize(tokenizer, sentences: Sequence[EncoderInput], config: EncoderConfig) -> list[dict[str, np.ndarray]]:
     """Tokenise every input in one call; each result holds ``input_ids`` and ``pool_mask`` (1-D arrays).
 
@@ -108,7 +83,7 @@ def tokenize(tokenizer, sentences: Sequence[EncoderInput], config: EncoderConfig
     the reference does. A text cut at ``max_length`` pools its kept tokens, found by character offsets. Special
     tokens the tokenizer adds (BOS, [CLS], [SEP]) are pooled only with ``pool_special_tokens``.
     """
-    pairs = _check_inputs(sentences)
+    pairs = check_inputs(sentences)
     if not pairs:
         return []
     if config.template:  # [templates hook] echo / PromptEOL build their own ids and pooled positions

@@ -15,6 +15,7 @@ RANKS: dict[str, int] = {
     "lab.tiny": 0,
     "lab.browser": 0,
     "lab.atomic": 0,
+    "lab.inputs": 0,
     "lab.batch": 1,
     "lab.models": 1,
     "lab.adapters": 2,
