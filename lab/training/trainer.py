@@ -257,7 +257,8 @@ def run_training(
         model=decoder,
         args=training_arguments(config, has_eval, best_metric),
         train_dataset=SequenceDataset(train_sequences),
-        eval_dataset=eval_dataset,
+        # the Trainer refuses eval_strategy "steps" without an eval dataset; an evaluator needs none
+        eval_dataset=eval_dataset if eval_dataset is not None or evaluator is None else SequenceDataset([]),
         data_collator=collator,
         processing_class=tokenizer,
         callbacks=[MetricsFileCallback(out / METRICS_LOG_NAME)]
