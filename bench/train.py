@@ -35,15 +35,15 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lab.memory import peak_memory_gb  # noqa: E402
-from lab.training.common import build_lora_model  # noqa: E402
 from lab.training.config import MNTPConfig  # noqa: E402
+from lab.training.lora import build_lora_model  # noqa: E402
 from lab.training.mntp import IGNORE_INDEX, build_collator, mntp_forward, resolve_mask_token  # noqa: E402
 
 
 def load(model_name: str, lora_dropout: float, attention_dropout: float = 0.0):
     """A bidirectional causal LM with LoRA on its decoder (as lab trains it), and its tokenizer."""
-    from lab.training.common import load_causal_lm
     from lab.training.dropout import set_attention_dropout
+    from lab.training.lora import load_causal_lm
 
     config = MNTPConfig(model=model_name, lora_dropout=lora_dropout, eval_fraction=0.05)
     causal_lm, tokenizer = load_causal_lm(config)
@@ -54,7 +54,7 @@ def load(model_name: str, lora_dropout: float, attention_dropout: float = 0.0):
     return causal_lm, decoder, tokenizer, optimizer, config
 
 
-def plain_mntp_loss(causal_lm, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+def plain_mntp_loss(causal_lm, batch) -> torch.Tensor:
     """The straight port: full-vocabulary logits at every position, then the shifted masked cross-entropy."""
     logits = causal_lm(
         input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]
@@ -66,9 +66,9 @@ def plain_mntp_loss(causal_lm, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     )
 
 
-def mntp_batches(tokenizer, config: MNTPConfig, batch: int, seq: int, n: int) -> list[dict[str, torch.Tensor]]:
+def mntp_batches(tokenizer, config: MNTPConfig, batch: int, seq: int, n: int) -> list:
     """``n`` masked batches of ``batch`` Wikipedia windows of ``seq`` tokens (the same for both runners)."""
-    from lab.training.common import load_sequences
+    from lab.training.data import load_sequences
 
     config = MNTPConfig(**{**config.__dict__, "max_seq_length": seq})
     sequences, _ = load_sequences(config, tokenizer)
@@ -81,34 +81,33 @@ def mntp_batches(tokenizer, config: MNTPConfig, batch: int, seq: int, n: int) ->
     ]
 
 
-def simcse_batches(tokenizer, batch: int, max_length: int, n: int, grouped: bool) -> list[dict[str, torch.Tensor]]:
+def simcse_batches(tokenizer, batch: int, max_length: int, n: int, grouped: bool) -> list:
     """``n`` SimCSE batches of Wikipedia sentences: drawn at random, or by HF's length-grouped sampler."""
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
     from lab.data.sentences import wiki_sentences
-    from lab.training.contrastive import Encoded
     from lab.training.simcse import SimCSECollator
 
     sentences = wiki_sentences()
     ids = tokenizer(sentences, add_special_tokens=True, truncation=True, max_length=max_length)["input_ids"]
-    items = [Encoded(np.asarray(i), np.ones(len(i), dtype=np.int64)) for i in ids]
+    items = [{"input_ids": np.asarray(i), "pool_mask": np.ones(len(i), dtype=np.int64)} for i in ids]
     if grouped:
         generator = torch.Generator().manual_seed(0)
         order = list(LengthGroupedSampler(batch, lengths=[len(i) for i in ids], generator=generator))
     else:
         order = list(np.random.default_rng(0).permutation(len(items)))
     collate = SimCSECollator(int(tokenizer.pad_token_id))
-    return [collate([{"input_ids": items[i]} for i in order[k * batch : (k + 1) * batch]]) for k in range(n)]
+    return [collate([items[i] for i in order[k * batch : (k + 1) * batch]]) for k in range(n)]
 
 
-def real_tokens(batch: dict[str, torch.Tensor], objective: str) -> int:
+def real_tokens(batch, objective: str) -> int:
     """Non-padding tokens a step trains on (SimCSE: both views)."""
     if objective == "mntp":
         return int(batch["attention_mask"].sum())
-    return 2 * int(batch["query.attention_mask"].sum())
+    return 2 * int(batch.query.attention_mask.sum())
 
 
-def time_steps(step, batches: list[dict[str, torch.Tensor]], objective: str) -> dict[str, float]:
+def time_steps(step, batches: list, objective: str) -> dict[str, float]:
     """Run one step per batch; seconds and real tokens."""
     start = time.perf_counter()
     for batch in batches:

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.shapes import PAPER_SHAPES  # noqa: E402
 from lab.bidirectional import make_bidirectional  # noqa: E402
-from lab.training.common import build_lora_model  # noqa: E402
 from lab.training.config import MNTPConfig  # noqa: E402
+from lab.training.lora import build_lora_model  # noqa: E402
 from lab.training.mntp import MNTPCollator, mntp_forward  # noqa: E402
 
 # Random-weight shapes (transformers config fields): small ones here, the paper's from bench.shapes.
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> dict:
     def step() -> None:
         for _ in range(accumulation):
             ids = torch.randint(5, vocab, (args.micro_batch, args.seq))
-            batch = {k: v.to(device, non_blocking=True) for k, v in collator([{"input_ids": r} for r in ids]).items()}
+            batch = collator([{"input_ids": r} for r in ids]).to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and not args.fp32):
                 loss = mntp_forward(decoder, model.lm_head, batch)[0] / accumulation
             loss.backward()

@@ -11,25 +11,31 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence, Union
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from lab.adapters import apply_adapters
+from lab.adapters import apply_adapters, check_settings, trained_settings
+from lab.atomic import atomic_folder
+from lab.batch import Batch, embed, forward, pad
 from lab.bidirectional import make_bidirectional, set_causal
-from lab.models import PACKAGED_MODELS, default_device, load_model, parse_dtype
-from lab.pooling import canonical_pooling, pool
+from lab.inputs import EncoderInput, check_inputs
+from lab.models import PACKAGED_MODELS, check_device, ensure_pad_token, load_model, parse_dtype
 from lab.templates import check_pooling, get_template, template_features
 
 logger = logging.getLogger(__name__)
 
-EncoderInput = Union[str, tuple[str, str]]  # a text, or an (instruction, text) pair
 CONFIG_NAME = "llm2vec_config.json"
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager", "flash_attention_2")
+# A fast tokenizer keeps its truncation setting as state, set by every call: two threads tokenising at once could each
+# undo the other's ``max_length``. Tokenisation is short next to the forward pass, so one lock costs nothing.
+_TOKENIZER_LOCK = threading.Lock()
 
 
 @dataclass
@@ -46,44 +52,104 @@ class EncoderConfig:
     template: str = ""  # [templates hook] "" | echo | prompteol: a prompt that picks the pooled tokens (templates)
 
     def __post_init__(self) -> None:
-        canonical_pooling(self.pooling)  # raises a ValueError listing the valid modes
+        for name in ("bidirectional", "pool_special_tokens"):  # "no" and "false" are truthy: never guess
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False; got {getattr(self, name)!r}.")
+        check_settings({"pooling": self.pooling}, "pooling")  # a TypeError, or a ValueError listing the modes
         if self.template:  # [templates hook]
             check_pooling(self.template, self.pooling)
-        if not isinstance(self.max_length, int) or self.max_length < 2:
+        if isinstance(self.max_length, bool) or not isinstance(self.max_length, int) or self.max_length < 2:
             raise ValueError(f"max_length must be an integer >= 2; got {self.max_length!r}.")
+        if self.attn_implementation not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(
+                f"Unknown attn_implementation {self.attn_implementation!r}; expected one of "
+                f"{', '.join(ATTN_IMPLEMENTATIONS)}."
+            )
+        if not isinstance(self.adapters, list) or not all(isinstance(a, str) for a in self.adapters):
+            raise TypeError(f"adapters must be a list of strings; got {self.adapters!r}.")
 
     @property
     def appends_eos(self) -> bool:
         return self.pooling in ("last_token", "eos_token") and not self.template  # a template pools its own token
 
 
-@dataclass
-class Batch:
-    """A padded batch ready for the decoder; every tensor is (B, T)."""
+def tokenize(tokenizer, sentences: Sequence[EncoderInput], config: EncoderConfig) -> list[dict[str, np.ndarray]]:
+    """Tokenise every input in one call; each result holds ``input_ids`` and ``pool_mask`` (1-D arrays).
 
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    position_ids: torch.Tensor
-    pool_mask: torch.Tensor  # 1 on the tokens that are pooled: the text's own, never padding or instruction
-
-    def to(self, device: torch.device) -> Batch:
-        return Batch(*(t.to(device) for t in (self.input_ids, self.attention_mask, self.position_ids, self.pool_mask)))
-
-
-def _check_inputs(sentences: Sequence[Any]) -> list[tuple[str, str]]:
-    """Normalise to (instruction, text) pairs; a ``TypeError`` names the first bad item."""
-    pairs = []
-    for index, item in enumerate(sentences):
-        if isinstance(item, str):
-            pairs.append(("", item))
-        elif isinstance(item, (tuple, list)) and len(item) == 2 and all(isinstance(x, str) for x in item):
-            pairs.append((item[0], item[1]))
-        else:
-            raise TypeError(
-                f"Item {index} is {item!r} ({type(item).__name__}); expected a string or an (instruction, text) "
-                "pair of strings."
-            )
-    return pairs
+    An instruction is joined to its text as ``instruction.strip() + " " + text`` and, as llm2vec does, the last n
+    tokens are pooled, n being the text's own token count (tokenised alone, without special tokens): so a BOS and
+    the instruction are attended to but not pooled. Where the text's first word splits differently alone than after
+    the space ("Someone" -> "Some" "one", but " Someone"), this takes the instruction's last token too, exactly as
+    the reference does. A text cut at ``max_length`` pools its kept tokens, found by character offsets. Special
+    tokens the tokenizer adds (BOS, [CLS], [SEP]) are pooled only with ``pool_special_tokens``.
+    """
+    pairs = check_inputs(sentences)
+    if not pairs:
+        return []
+    if config.template:  # [templates hook] echo / PromptEOL build their own ids and pooled positions
+        with _TOKENIZER_LOCK:
+            return template_features(tokenizer, pairs, config.template, config.max_length)
+    prefixes = [instruction.strip() for instruction, _ in pairs]
+    joined = [f"{p} {text}" if p else text for p, (_, text) in zip(prefixes, pairs)]
+    appends_eos = config.appends_eos
+    needs_bos = config.pooling == "bos_token"
+    budget = config.max_length - int(appends_eos)
+    texts = [text for _, text in pairs]
+    with _TOKENIZER_LOCK:  # both calls set the tokenizer's truncation state: see _TOKENIZER_LOCK
+        encoded = tokenizer(
+            joined,
+            add_special_tokens=True,
+            truncation=True,
+            max_length=budget,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_special_tokens_mask=True,
+        )
+        own_counts = [len(x) for x in tokenizer(texts, add_special_tokens=False)["input_ids"]]  # llm2vec's n
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    if needs_bos and bos is None:
+        raise ValueError("Pooling 'bos_token' needs a tokenizer with a BOS token; this one has none.")
+    if appends_eos and eos is None:
+        raise ValueError(f"Pooling {config.pooling!r} appends the EOS token; this tokenizer has none.")
+    features = []
+    rows = zip(
+        encoded["input_ids"],
+        encoded["offset_mapping"],
+        encoded["special_tokens_mask"],
+        prefixes,
+        own_counts,
+        strict=True,
+    )
+    for index, (ids, offsets, special, prefix, n_own) in enumerate(rows):
+        ids = np.asarray(ids, dtype=np.int64)
+        special = np.asarray(special, dtype=bool)  # BOS / [CLS] / [SEP] added by the tokenizer
+        pool_mask = np.zeros(len(ids), dtype=bool)
+        if len(ids) < budget:  # not cut: the last n_own non-special tokens, as llm2vec pools
+            ordinary = np.flatnonzero(~special)
+            pool_mask[ordinary[len(ordinary) - min(n_own, len(ordinary)) :]] = True
+        else:  # cut at max_length: the text's kept tokens, by character offsets
+            starts = np.asarray([start for start, _ in offsets], dtype=np.int64).reshape(-1)
+            pool_mask = (starts >= len(prefix)) & ~special
+            if prefix and n_own and not pool_mask.any():  # every text would get the instruction's vector
+                raise ValueError(
+                    f"Item {index}: the instruction leaves no token of the text within max_length="
+                    f"{config.max_length} tokens; shorten the instruction or raise max_length."
+                )
+        if config.pool_special_tokens:  # sentence-transformers' convention: [CLS] and [SEP] count too
+            pool_mask |= special
+        if needs_bos:
+            if len(ids) == 0 or ids[0] != bos:  # tokenizers like SmolLM2's add no BOS: prepend it
+                ids = np.concatenate([[bos], ids[: config.max_length - 1]])
+            pool_mask = np.zeros(len(ids), dtype=bool)
+            pool_mask[0] = True  # pool exactly the BOS
+        if appends_eos:
+            ids = np.concatenate([ids, [eos]])
+            pool_mask = np.zeros(len(ids), dtype=bool)
+            pool_mask[-1] = True  # pool exactly the appended EOS
+        if not pool_mask.any():  # e.g. an empty text after an instruction: fall back to every token
+            pool_mask = np.ones(len(ids), dtype=bool)
+        features.append({"input_ids": ids, "pool_mask": pool_mask})
+    return features
 
 
 class LLM2Vec:
@@ -99,8 +165,7 @@ class LLM2Vec:
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
-        if tokenizer.pad_token_id is None:  # Llama-style tokenizers ship without one; padding is masked anyway
-            tokenizer.pad_token = tokenizer.eos_token
+        ensure_pad_token(tokenizer)
 
     # ------------------------------------------------------------------ loading and saving
     @classmethod
@@ -118,33 +183,39 @@ class LLM2Vec:
     ) -> LLM2Vec:
         """Load a model by short name, local folder or hub id, apply LoRA adapters in order, set attention and pooling.
 
-        ``None`` arguments take the value saved with the model (``LLM2Vec.save``), else ``EncoderConfig``'s default.
-        dtype/device ``None``: bf16 on a GPU, fp32 on a CPU.
+        Each setting comes from, in order of precedence: the argument, the settings the adapters were trained with
+        (``llm2vec_adapter.json``: attention mode and pooling), the model's saved ``llm2vec_config.json``, the packaged
+        model's defaults, ``EncoderConfig``'s defaults. dtype/device ``None``: bf16 on a GPU, fp32 on a CPU.
         """
         name = str(model_name_or_path)
+        if isinstance(adapters, (str, os.PathLike)):
+            raise TypeError(
+                f"adapters must be a list of names or folders; got the string {str(adapters)!r}; "
+                f"did you mean [{str(adapters)!r}]?"
+            )
+        adapters = [str(a) for a in adapters]
         saved = cls._saved_config(name)
-        overrides = {
-            "bidirectional": bidirectional,
-            "pooling": pooling,
-            "max_length": max_length,
-            "attn_implementation": attn_implementation,
-            "template": template,  # [templates hook] "" | echo | prompteol
-        }
-        defaults = PACKAGED_MODELS[name].encoder_defaults if name in PACKAGED_MODELS else {}
-        values = {**defaults, **(asdict(saved) if saved else {})}
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        values = {**(PACKAGED_MODELS[name].encoder_defaults if name in PACKAGED_MODELS else {})}
+        values.update(asdict(saved) if saved else {})
+        values["base_model"] = values.get("base_model") or name
+        values.update(trained_settings(adapters, values["base_model"]))
+        explicit = dict(bidirectional=bidirectional, pooling=pooling, max_length=max_length)
+        values.update({k: v for k, v in explicit.items() if v is not None})
+        if attn_implementation is not None:
+            values["attn_implementation"] = attn_implementation
+        if template is not None:  # [templates hook] "" | echo | prompteol
+            values["template"] = template
         if template and pooling is None:  # [templates hook] a template brings its own pooling
             values["pooling"] = get_template(template).poolings[0]
-        values["base_model"] = values.get("base_model") or name
         config = EncoderConfig(**values)
-        device = torch.device(device) if device is not None else default_device()
+        device = check_device(device)
         torch_dtype = parse_dtype(dtype, device)
 
         model, tokenizer = load_model(name, dtype=torch_dtype, attn_implementation=config.attn_implementation)
         model = model.to(device).eval()
         if adapters:
-            model = apply_adapters(model, [str(a) for a in adapters], base_name=config.base_model)
-            config.adapters = list(config.adapters) + [str(a) for a in adapters]
+            model = apply_adapters(model, adapters, base_name=config.base_model)
+            config.adapters = list(config.adapters) + adapters
         return cls.from_model(model, tokenizer, config)
 
     @classmethod
@@ -159,17 +230,34 @@ class LLM2Vec:
 
     @staticmethod
     def _saved_config(name: str) -> EncoderConfig | None:
-        path = Path(name).expanduser() / CONFIG_NAME
+        """The folder's ``llm2vec_config.json``, strictly typed; a folder without one loads with a warning."""
+        folder = Path(name).expanduser()
+        path = folder / CONFIG_NAME
         if not path.is_file():
+            if folder.is_dir():
+                logger.warning(
+                    "%s has no %s: not saved by LLM2Vec.save, so the defaults apply (bidirectional, mean pooling); "
+                    "pass bidirectional= and pooling= to be explicit.",
+                    folder,
+                    CONFIG_NAME,
+                )
             return None
-        known = {f.name for f in fields(EncoderConfig)}
-        return EncoderConfig(**{k: v for k, v in json.loads(path.read_text()).items() if k in known})
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            known = {f.name for f in fields(EncoderConfig)}
+            return EncoderConfig(**{k: v for k, v in stored.items() if k in known})
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON ({error}); save the model again.") from None
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"{path}: {error}") from None
 
     def save(self, path: str | os.PathLike, format: str = "llm2vec", prompts: dict[str, str] | None = None) -> None:
         """Write weights (adapters merged), tokenizer and ``llm2vec_config.json``; ``from_pretrained(path)`` reloads.
 
-        ``format="sentence-transformers"`` writes a folder that ``SentenceTransformer(path)`` loads (``lab.export``),
-        with ``prompts`` (default: the lab's task instructions).
+        Atomic: everything is written into a temporary folder beside ``path`` that is then renamed into place, so
+        ``path`` is always either the previous complete save or the new one. ``format="sentence-transformers"`` writes
+        a folder that ``SentenceTransformer(path)`` loads (``lab.export``), with ``prompts`` (default: the lab's task
+        instructions).
         """
         if format == "sentence-transformers":  # [export hook]
             from lab.export import save_sentence_transformers
@@ -178,11 +266,10 @@ class LLM2Vec:
             return
         if format != "llm2vec":
             raise ValueError(f"Unknown save format {format!r}; expected 'llm2vec' or 'sentence-transformers'.")
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(path)
-        self.tokenizer.save_pretrained(path)
-        (path / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+        with atomic_folder(path) as tmp:
+            (tmp / CONFIG_NAME).write_text(json.dumps(asdict(self.config), indent=2) + "\n")
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -201,116 +288,22 @@ class LLM2Vec:
             f"dim={self.embedding_dim})"
         )
 
-    # ------------------------------------------------------------------ tokenisation
+    # ------------------------------------------------------------------ the batch path (module functions below)
     def tokenize(self, sentences: Sequence[EncoderInput]) -> list[dict[str, np.ndarray]]:
-        """Tokenise every input in one call; each result holds ``input_ids`` and ``pool_mask`` (1-D arrays).
-
-        An instruction is joined to its text as ``instruction.strip() + " " + text`` and, as llm2vec does, the last n
-        tokens are pooled, n being the text's own token count (tokenised alone, without special tokens): so a BOS and
-        the instruction are attended to but not pooled. Where the text's first word splits differently alone than after
-        the space ("Someone" -> "Some" "one", but " Someone"), this takes the instruction's last token too, exactly as
-        the reference does. A text cut at ``max_length`` pools its kept tokens, found by character offsets. Special
-        tokens the tokenizer adds (BOS, [CLS], [SEP]) are pooled only with ``pool_special_tokens``.
-        """
-        pairs = _check_inputs(sentences)
-        if not pairs:
-            return []
-        if self.config.template:  # [templates hook] echo / PromptEOL build their own ids and pooled positions
-            return template_features(self.tokenizer, pairs, self.config.template, self.config.max_length)
-        prefixes = [instruction.strip() for instruction, _ in pairs]
-        joined = [f"{p} {text}" if p else text for p, (_, text) in zip(prefixes, pairs)]
-        appends_eos = self.config.appends_eos
-        needs_bos = self.config.pooling == "bos_token"
-        budget = self.config.max_length - int(appends_eos)
-        encoded = self.tokenizer(
-            joined,
-            add_special_tokens=True,
-            truncation=True,
-            max_length=budget,
-            return_offsets_mapping=True,
-            return_attention_mask=False,
-            return_special_tokens_mask=True,
-        )
-        texts = [text for _, text in pairs]
-        own_counts = [len(x) for x in self.tokenizer(texts, add_special_tokens=False)["input_ids"]]  # llm2vec's n
-        bos, eos = self.tokenizer.bos_token_id, self.tokenizer.eos_token_id
-        if needs_bos and bos is None:
-            raise ValueError("Pooling 'bos_token' needs a tokenizer with a BOS token; this one has none.")
-        if appends_eos and eos is None:
-            raise ValueError(f"Pooling {self.config.pooling!r} appends the EOS token; this tokenizer has none.")
-        features = []
-        rows = zip(
-            encoded["input_ids"],
-            encoded["offset_mapping"],
-            encoded["special_tokens_mask"],
-            prefixes,
-            own_counts,
-            strict=True,
-        )
-        for ids, offsets, special, prefix, n_own in rows:
-            ids = np.asarray(ids, dtype=np.int64)
-            special = np.asarray(special, dtype=bool)  # BOS / [CLS] / [SEP] added by the tokenizer
-            pool_mask = np.zeros(len(ids), dtype=bool)
-            if len(ids) < budget:  # not cut: the last n_own non-special tokens, as llm2vec pools
-                ordinary = np.flatnonzero(~special)
-                pool_mask[ordinary[len(ordinary) - min(n_own, len(ordinary)) :]] = True
-            else:  # cut at max_length: the text's kept tokens, by character offsets
-                starts = np.asarray([start for start, _ in offsets], dtype=np.int64).reshape(-1)
-                pool_mask = (starts >= len(prefix)) & ~special
-            if self.config.pool_special_tokens:  # sentence-transformers' convention: [CLS] and [SEP] count too
-                pool_mask |= special
-            if needs_bos:
-                if len(ids) == 0 or ids[0] != bos:  # tokenizers like SmolLM2's add no BOS: prepend it
-                    ids = np.concatenate([[bos], ids[: self.config.max_length - 1]])
-                pool_mask = np.zeros(len(ids), dtype=bool)
-                pool_mask[0] = True  # pool exactly the BOS
-            if appends_eos:
-                ids = np.concatenate([ids, [eos]])
-                pool_mask = np.zeros(len(ids), dtype=bool)
-                pool_mask[-1] = True  # pool exactly the appended EOS
-            if not pool_mask.any():  # e.g. an empty text after an instruction: fall back to every token
-                pool_mask = np.ones(len(ids), dtype=bool)
-            features.append({"input_ids": ids, "pool_mask": pool_mask})
-        return features
+        """``tokenize`` with this encoder's tokenizer and config."""
+        return tokenize(self.tokenizer, sentences, self.config)
 
     def collate(self, features: Sequence[dict[str, np.ndarray]], padding_side: str = "right") -> Batch:
-        """Pad features into a ``Batch``; position ids count real tokens only, so padding never moves positions."""
-        if padding_side not in ("left", "right"):
-            raise ValueError(f"Unknown padding_side {padding_side!r}; expected 'left' or 'right'.")
-        lengths = [max(len(f["input_ids"]), 1) for f in features]
-        batch, width = len(features), max(lengths)
-        input_ids = torch.full((batch, width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((batch, width), dtype=torch.long)
-        pool_mask = torch.zeros((batch, width), dtype=torch.long)
-        for row, (f, length) in enumerate(zip(features, lengths)):
-            span = slice(width - length, width) if padding_side == "left" else slice(0, length)
-            n = len(f["input_ids"])
-            if n == 0:  # an empty string with a tokenizer that adds nothing: one pad token, attended, pooled
-                attention_mask[row, span] = 1
-                pool_mask[row, span] = 1
-                continue
-            input_ids[row, span] = torch.from_numpy(f["input_ids"])
-            attention_mask[row, span] = 1
-            pool_mask[row, span] = torch.from_numpy(f["pool_mask"].astype(np.int64))
-        position_ids = (attention_mask.cumsum(dim=1) - 1).clamp_min(0)  # (B, T): 0..n-1 on real tokens
-        return Batch(input_ids, attention_mask, position_ids, pool_mask)
+        """``pad`` with this tokenizer's pad token."""
+        return pad(features, self.tokenizer.pad_token_id, padding_side)
 
-    # ------------------------------------------------------------------ forward
     def forward(self, batch: Batch, output_hidden_states: bool = False):
-        """Run the decoder on a batch; returns the transformers output (``last_hidden_state``, ``hidden_states``)."""
-        batch = batch.to(self.device)
-        return self.model(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            position_ids=batch.position_ids,
-            output_hidden_states=output_hidden_states,
-            use_cache=False,
-        )
+        """``forward`` on this model's device; returns the transformers output (``last_hidden_state``, ...)."""
+        return forward(self.model, batch.to(self.device), output_hidden_states)
 
     def embed_batch(self, batch: Batch) -> torch.Tensor:
         """Pooled fp32 embeddings of one batch, with gradients if the caller is training. -> (B, C)."""
-        hidden = self.forward(batch).last_hidden_state.float()  # (B, T, C) pooled in fp32 even for bf16 models
-        return pool(hidden, batch.pool_mask.to(hidden.device), self.config.pooling)
+        return embed(self.model, batch.to(self.device), self.config.pooling)
 
     # ------------------------------------------------------------------ encode
     @torch.inference_mode()

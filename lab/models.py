@@ -12,14 +12,14 @@ import fcntl
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 import torch
+
+from lab.atomic import atomic_folder
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,19 @@ def cache_dir() -> Path:
 def default_device() -> torch.device:
     """The GPU when there is one, else the CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_device(device: str | torch.device | None) -> torch.device:
+    """The device to load onto; asking for CUDA on a machine without it is a clear ``ValueError``, not a CUDA error."""
+    if device is None:
+        return default_device()
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"Unknown device {device!r} ({error}); expected 'cpu', 'cuda' or 'cuda:N'.") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for but this machine has no CUDA GPU; use device='cpu'.")
+    return device
 
 
 def default_dtype(device: torch.device | str) -> torch.dtype:
@@ -134,15 +147,9 @@ def convert_gguf(gguf_path: Path, target: Path) -> Path:
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
         if getattr(model.config, "quantization_config", None) is not None:
             del model.config.quantization_config
-        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".tmp-", dir=target.parent))
-        try:
+        with atomic_folder(target) as tmp:  # replaces a folder left by an interrupted run without config.json
             model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
-            if target.exists():  # a folder left by an interrupted run without config.json
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 
@@ -191,33 +198,47 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> str:
     return name
 
 
+def ensure_pad_token(tokenizer) -> None:
+    """Give a tokenizer without a pad token (Llama-style) its EOS as pad; padding is always masked, so any id works."""
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
 def load_model(
     name_or_path: str | os.PathLike,
     causal_lm: bool = False,
     dtype: torch.dtype = torch.float32,
     attn_implementation: str = "sdpa",
 ):
-    """Load ``(model, tokenizer)`` for any name ``resolve_model_path`` accepts, or ``tiny-<arch>``.
+    """Load ``(model, tokenizer)`` for any name ``resolve_model_path`` accepts, or ``tiny-<arch>``: the one loader.
 
     ``causal_lm`` gives the model with its LM head (for MNTP training); otherwise the bare decoder (for encoding).
-    Architectures without SDPA in transformers (Gemma 2) fall back to eager attention.
+    Architectures without SDPA in transformers (Gemma 2) fall back to eager attention. The tokenizer is the caller's
+    own (training may add a ``<mask>`` token to it) and always has a pad token. A tiny model is always built with seed
+    0, so an adapter trained on ``tiny-llama`` loads onto the same random weights it was trained on.
     """
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
     name = str(name_or_path)
     if name.startswith("tiny-"):
+        import copy
+
         from lab.tiny import supports_sdpa, tiny_model, tiny_tokenizer
 
         arch = name[len("tiny-") :]
         attn = attn_implementation if attn_implementation != "sdpa" or supports_sdpa(arch) else "eager"
-        return tiny_model(arch, causal_lm=causal_lm, attn_implementation=attn).to(dtype), tiny_tokenizer()
-    path = resolve_model_path(name)
-    auto = AutoModelForCausalLM if causal_lm else AutoModel
-    try:
-        model = auto.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
-    except ValueError as error:
-        if attn_implementation != "sdpa" or "does not support an attention implementation" not in str(error):
-            raise
-        logger.info("SDPA is not available for this architecture; using eager attention.")
-        model = auto.from_pretrained(path, dtype=dtype, attn_implementation="eager")
-    return model, AutoTokenizer.from_pretrained(path)
+        model = tiny_model(arch, causal_lm=causal_lm, attn_implementation=attn).to(dtype)
+        tokenizer = copy.deepcopy(tiny_tokenizer())  # a private copy: the cached one is shared
+    else:
+        path = resolve_model_path(name)
+        auto = AutoModelForCausalLM if causal_lm else AutoModel
+        try:
+            model = auto.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
+        except ValueError as error:
+            if attn_implementation != "sdpa" or "does not support an attention implementation" not in str(error):
+                raise
+            logger.info("SDPA is not available for this architecture; using eager attention.")
+            model = auto.from_pretrained(path, dtype=dtype, attn_implementation="eager")
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    ensure_pad_token(tokenizer)
+    return model, tokenizer

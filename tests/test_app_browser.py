@@ -3,16 +3,17 @@ an error that keeps the typed corpus, and a screenshot saved as a test artifact 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from lab.browser import CHROMIUM_ARGS as ARGS
+from lab.browser import chromium_executable
 from lab.explore.engine import Engine
-from lab.explore.screenshot import CHROMIUM
-from lab.explore.screenshot import CHROMIUM_ARGS as ARGS
 from lab.explore.variants import tiny_variants
 from tests.test_app import launch_tiny
+
+CHROMIUM = chromium_executable()
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 TIMEOUT_MS = 180_000  # the first UMAP compiles numba kernels: up to a minute on a busy 2-core machine
@@ -20,8 +21,8 @@ TIMEOUT_MS = 180_000  # the first UMAP compiles numba kernels: up to a minute on
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` "
+        CHROMIUM is None,
+        reason="Chromium is missing: install it with `apt-get install -y chromium` "
         "(scripts/test.sh does this through scripts/setup.sh --browser)",
     ),
 ]

@@ -126,8 +126,8 @@ def test_train_bench_grouped_batches_pad_less_and_both_objectives_run(tmp_path) 
     _, _, tokenizer, _, _ = train_bench.load("tiny-llama", lora_dropout=0.0)
 
     def padded_share(batches):
-        positions = sum(b["query.attention_mask"].numel() for b in batches)
-        return positions / sum(int(b["query.attention_mask"].sum()) for b in batches)
+        positions = sum(b.query.attention_mask.numel() for b in batches)
+        return positions / sum(int(b.query.attention_mask.sum()) for b in batches)
 
     grouped = train_bench.simcse_batches(tokenizer, batch=16, max_length=256, n=20, grouped=True)
     random = train_bench.simcse_batches(tokenizer, batch=16, max_length=256, n=20, grouped=False)

@@ -117,7 +117,7 @@ def tiny_run(tmp_path, cls, **overrides):
 
 
 def test_simcse_run_saves_an_adapter_that_loads_and_resumes(tmp_path):
-    from lab.training.common import read_metrics_log
+    from lab.training.checkpoints import read_metrics_log
     from lab.training.simcse import SimCSEConfig, train_simcse
 
     config = tiny_run(tmp_path, SimCSEConfig, eval_stsb_dev=False)
@@ -142,7 +142,7 @@ def test_simcse_ends_on_the_checkpoint_best_on_stsb_dev(tmp_path):
 
     from lab.data.stsb import load_stsb
     from lab.evaluation.sts import evaluate_pairs
-    from lab.training.common import read_metrics_log
+    from lab.training.checkpoints import read_metrics_log
     from lab.training.simcse import SimCSEConfig, train_simcse
 
     config = tiny_run(
@@ -238,11 +238,12 @@ def test_instruction_is_attended_but_not_pooled():
 
     encoder = LLM2Vec.from_model(tiny_model("llama"), tiny_tokenizer(), EncoderConfig())
     record = PairRecord("The cat sat.", "A cat is sitting.", instruction="Find a paraphrase:")
-    (encoded,) = encode_records(encoder, [record])
+    (encoded,) = encode_records(encoder.tokenizer, [record], encoder.config.pooling, encoder.config.max_length)
     plain = encoder.tokenize(["The cat sat."])[0]
-    assert len(encoded.query.input_ids) > len(plain["input_ids"])  # the instruction's tokens are in the input
-    assert encoded.query.pool_mask.sum() == len(plain["input_ids"])  # but only the text's tokens are pooled
-    assert encoded.query.pool_mask[: len(encoded.query.input_ids) - len(plain["input_ids"])].sum() == 0
+    query = encoded.query
+    assert len(query["input_ids"]) > len(plain["input_ids"])  # the instruction's tokens are in the input
+    assert query["pool_mask"].sum() == len(plain["input_ids"])  # but only the text's tokens are pooled
+    assert query["pool_mask"][: len(query["input_ids"]) - len(plain["input_ids"])].sum() == 0
 
 
 @pytest.mark.slow
@@ -297,3 +298,28 @@ def test_negatives_gathered_across_processes_with_gradients(tmp_path):
         got = torch.cat([r[name] for r in ranks])  # each rank's gradient of its own rows
         # DDP averages over ranks, so rank-level gradients are world x the full-batch mean-loss gradients
         torch.testing.assert_close(got, world * tensor.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_trainer_batches_embed_exactly_as_llm2vec_encodes():
+    """One batch path: the SimCSE collator's groups through ``embed`` give ``LLM2Vec.encode``'s vectors, bit for bit."""
+    from lab.batch import embed
+    from lab.training.contrastive import encode_texts
+    from lab.training.simcse import SimCSECollator
+    from lab.training.supervised import PairCollator, PairRecord, encode_records
+
+    encoder = LLM2Vec.from_model(tiny_model("qwen2"), tiny_tokenizer(), EncoderConfig(pooling="weighted_mean"))
+    texts = ["The cat sat on the mat.", "A dog ran in the park while it was raining.", "Stock markets fell."]
+    features = encode_texts(encoder.tokenizer, texts, "weighted_mean", encoder.config.max_length)
+    items = [{**f, "index": i} for i, f in enumerate(features)]  # as SequenceDataset hands them out
+    batch = SimCSECollator(encoder.tokenizer.pad_token_id)(items)
+    expected = torch.as_tensor(encoder.encode(texts, batch_size=len(texts)))
+    with torch.no_grad():
+        assert torch.equal(embed(encoder.model, batch.query, "weighted_mean"), expected)
+    records = [PairRecord(t, t, instruction="Find it:") for t in texts]
+    pairs = encode_records(encoder.tokenizer, records, "weighted_mean", encoder.config.max_length)
+    pair_batch = PairCollator(encoder.tokenizer.pad_token_id)([{"input_ids": r, "index": 0} for r in pairs])
+    assert pair_batch.negative is None
+    with torch.no_grad():
+        queries = embed(encoder.model, pair_batch.query, "weighted_mean")
+    instructed = encoder.encode([("Find it:", t) for t in texts], batch_size=len(texts))
+    assert torch.equal(queries, torch.as_tensor(instructed))

@@ -18,10 +18,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from lab.batch import Batch, pad
 from lab.bidirectional import is_causal
 from lab.tiny import tiny_tokenizer
-from lab.training.common import build_lora_model, count_parameters, load_causal_lm, lora_target_modules
 from lab.training.config import MNTPConfig
+from lab.training.lora import build_lora_model, count_parameters, load_causal_lm, lora_target_modules
 from lab.training.mntp import (
     IGNORE_INDEX,
     MNTPCollator,
@@ -97,12 +98,7 @@ def test_mntp_loss_equals_hand_computed_loss_on_a_tiny_model() -> None:
     assert n == 3 and int(correct) == hits
     assert torch.allclose(loss, hand, atol=1e-5)
     # the efficient path (LM head only on targeted positions) gives the same loss
-    batch = {
-        "input_ids": inputs,
-        "attention_mask": attention,
-        "labels": labels,
-        "position_ids": torch.arange(7).expand(2, 7),
-    }
+    batch = Batch(inputs, attention, torch.arange(7).expand(2, 7), attention, labels=labels)
     with torch.no_grad():
         fast_loss, fast_correct, fast_n = mntp_forward(causal_lm.model, causal_lm.lm_head, batch)
     assert torch.allclose(fast_loss, hand, atol=1e-5) and int(fast_correct) == hits and fast_n == 3
@@ -146,7 +142,7 @@ def test_collator_statistics_bert_80_10_10() -> None:
     collator = _collator(mask_probability=0.2)
     features = _features(rows=400, length=60)
     batch = collator(features)
-    ids, _ = collator.pad(features)
+    ids = pad(features, collator.pad_token_id).input_ids
     maskable = collator.maskable(ids, batch["attention_mask"])
     selected = batch["labels"] != IGNORE_INDEX
     assert not (selected & ~maskable).any()
@@ -166,7 +162,8 @@ def test_collator_replace_all_and_probability() -> None:
     collator = _collator(masking="replace_all", mask_probability=0.8)
     features = _features(rows=200)
     batch = collator(features)
-    ids, attention = collator.pad(features)
+    padded = pad(features, collator.pad_token_id)
+    ids, attention = padded.input_ids, padded.attention_mask
     selected = batch["labels"] != IGNORE_INDEX
     assert (batch["input_ids"][selected] == 5).all()
     assert abs(float(selected.sum() / collator.maskable(ids, attention).sum()) - 0.8) < 0.02
@@ -176,7 +173,8 @@ def test_special_tokens_padding_and_first_position_never_masked() -> None:
     collator = _collator(masking="replace_all", mask_probability=1.0)  # mask everything allowed
     features = _features(rows=50)
     batch = collator(features)
-    ids, attention = collator.pad(features)
+    padded = pad(features, collator.pad_token_id)
+    ids, attention = padded.input_ids, padded.attention_mask
     selected = batch["labels"] != IGNORE_INDEX
     specials = torch.isin(ids, torch.tensor([0, 1, 2, 3]))
     assert not selected[:, 0].any()  # the first token is never a target

@@ -24,6 +24,7 @@ from lab.probing.future_token import (
     prefix_states,
 )
 from lab.probing.probe import ProbeConfig, entity_f1
+from lab.variants import VARIANTS, Variant
 
 WORDS = [
     ["Bidirectional", "attention", "lets", "every", "token", "see", "the", "sentence", "."],
@@ -120,7 +121,7 @@ def test_variant_table_defaults():
     assert F.FeatureConfig(variant="bi").resolved_shift == 0
     assert F.FeatureConfig(variant="bi-mntp").resolved_shift == -1
     assert F.FeatureConfig(variant="bi-mntp-simcse", shift=0).resolved_shift == 0
-    assert F.VARIANTS["bi-mntp-simcse"].adapters == ("mntp", "mntp-simcse")
+    assert VARIANTS["bi-mntp-simcse"].adapters == ("mntp", "mntp-simcse")
     with pytest.raises(ValueError, match="Unknown variant 'bi-simcse'"):
         F.FeatureConfig(variant="bi-simcse")
     with pytest.raises(ValueError, match="Unknown word_pooling 'last'"):
@@ -132,7 +133,8 @@ def test_cache_key_changes_with_everything_that_changes_features(tmp_path, monke
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text("{}")
     (adapter / "adapter_model.safetensors").write_bytes(b"weights-1")
-    monkeypatch.setitem(F.VARIANTS, "with-adapter", F.Variant(True, (str(adapter),), -1, "test"))
+    with_adapter = Variant("with-adapter", "test", True, (str(adapter),), "mean", -1, "#000000", "test")
+    monkeypatch.setitem(VARIANTS, "with-adapter", with_adapter)
     base = F.FeatureConfig(model="tiny-llama", variant="bi", layers=(0, 2))
     key = F.feature_key(base, WORDS)
     changes = [

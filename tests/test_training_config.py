@@ -113,7 +113,7 @@ def test_cli_help_lists_fields(capsys: pytest.CaptureFixture) -> None:
 
 def test_resume_skips_a_checkpoint_killed_while_being_written(tmp_path: Path) -> None:
     """A kill during saving leaves checkpoint-N without trainer_state.json: resume must take the last complete one."""
-    from lab.training.common import last_complete_checkpoint
+    from lab.training.checkpoints import last_complete_checkpoint
 
     for step, complete in ((4, True), (8, True), (12, False)):
         folder = tmp_path / f"checkpoint-{step}"

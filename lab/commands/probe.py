@@ -10,7 +10,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from lab.data.conll import SPLITS, TASKS
-from lab.probing.features import VARIANTS, WORD_POOLINGS, FeatureConfig, missing_adapters
+from lab.probing.features import WORD_POOLINGS, FeatureConfig
+from lab.variants import VARIANTS, missing_adapters
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,9 @@ def parse_adapter_paths(items: list[str] | None) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lab.probing.experiment import load_splits, run_experiment, write_results
+    from lab.probing.experiment import load_splits, run_experiment
     from lab.probing.probe import ProbeConfig
+    from lab.probing.report import write_results
 
     tasks = parse_list(args.task, TASKS, "task")
     variants = parse_list(args.variants, list(VARIANTS), "variant")

@@ -6,17 +6,6 @@ import argparse
 import time
 
 
-def warm_up_umap() -> float:
-    """Fit UMAP once on a small random matrix so numba compiles (and caches) its kernels; returns seconds taken."""
-    import numpy as np
-    import umap
-
-    start = time.perf_counter()
-    data = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
-    umap.UMAP(n_neighbors=5, n_components=2, random_state=0, n_jobs=1).fit_transform(data)
-    return time.perf_counter() - start
-
-
 def run(args: argparse.Namespace) -> int:
     from lab.models import packaged_model_path
 
@@ -25,6 +14,8 @@ def run(args: argparse.Namespace) -> int:
         path = packaged_model_path(name)
         print(f"{name}: ready at {path} ({time.perf_counter() - start:.1f} s)")
     if not args.skip_umap:
+        from lab.explore.figures import warm_up_umap
+
         print(f"UMAP warm-up: {warm_up_umap():.1f} s")
     return 0
 

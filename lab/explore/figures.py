@@ -19,6 +19,18 @@ COLUMNS = 3  # subplots per row
 PALETTE = qualitative.Plotly + qualitative.D3  # 20 colours; labels beyond that repeat colours
 
 
+def warm_up_umap() -> float:
+    """Fit UMAP once on a small random matrix so numba compiles (and caches) its kernels; returns seconds taken."""
+    import time
+
+    import umap
+
+    start = time.perf_counter()
+    data = np.random.default_rng(0).normal(size=(64, 8)).astype(np.float32)
+    umap.UMAP(n_neighbors=5, n_components=2, random_state=0, n_jobs=1).fit_transform(data)
+    return time.perf_counter() - start
+
+
 class UmapWarmUp:
     """UMAP compiles its numba kernels on first use (tens of seconds); do it once in a background thread."""
 
@@ -36,8 +48,6 @@ class UmapWarmUp:
         return self
 
     def _run(self) -> None:
-        from lab.commands.setup import warm_up_umap
-
         try:
             self.seconds = warm_up_umap()
         except Exception as error:  # a broken UMAP install must not take the page down; PCA still works

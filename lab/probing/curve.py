@@ -167,7 +167,7 @@ def write_curve(rows: list[dict], output_dir: str | Path, settings: dict) -> dic
     """``probe_curve.json`` (rows and settings), ``probe_curve.csv`` and the figure (HTML, and PNG when possible)."""
     import pandas as pd
 
-    from lab.probing.experiment import save_png
+    from lab.probing.report import save_png
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -33,46 +33,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lab.adapters import resolve_adapter, shipped_adapters
+from lab.adapters import SETTINGS_NAME, resolve_adapter
 from lab.models import cache_dir
+from lab.variants import get_variant
 
 logger = logging.getLogger(__name__)
 
 FEATURE_VERSION = 1  # bump when the extraction code changes its output
 WORD_POOLINGS = ("mean", "first")
 FLOAT16_MAX = float(np.finfo(np.float16).max)  # features are stored as float16; LLMs have outliers near 2.5e4
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One LLM2Vec stage: attention mode, adapters merged in order, and the alignment its training implies."""
-
-    bidirectional: bool
-    adapters: tuple[str, ...]
-    shift: int  # default sub-token shift: -1 for MNTP-trained variants (read at the predicting position), else 0
-    description: str
-
-
-VARIANTS: dict[str, Variant] = {
-    "uni": Variant(False, (), 0, "the causal decoder as released (the paper's Uni)"),
-    "bi": Variant(True, (), 0, "causal mask removed, no training (Bi)"),
-    "bi-mntp": Variant(True, ("mntp",), -1, "bidirectional + masked next-token prediction (Bi+MNTP)"),
-    "bi-mntp-simcse": Variant(True, ("mntp", "mntp-simcse"), -1, "Bi+MNTP + unsupervised SimCSE (LLM2Vec)"),
-}
-
-
-def get_variant(name: str) -> Variant:
-    """The variant called ``name``; ``ValueError`` lists the known ones."""
-    if name not in VARIANTS:
-        raise ValueError(f"Unknown variant {name!r}; expected one of {', '.join(VARIANTS)}.")
-    return VARIANTS[name]
-
-
-def missing_adapters(variant: str, model: str, adapters: Sequence[str] | None = None) -> list[str]:
-    """The adapters a variant needs (or ``adapters`` instead) that are neither shipped for ``model`` nor folders."""
-    shipped = shipped_adapters(model)
-    needed = get_variant(variant).adapters if adapters is None else adapters
-    return [a for a in needed if a not in shipped and not (Path(a) / "adapter_config.json").is_file()]
 
 
 @dataclass(frozen=True)
@@ -205,7 +174,8 @@ def _adapter_fingerprints(config: FeatureConfig) -> list[str]:
     for adapter in config.resolved_adapters:
         folder = resolve_adapter(adapter, config.model)
         digest = hashlib.sha256()
-        for path in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.json")):
+        files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.json"))
+        for path in [f for f in files if f.name != SETTINGS_NAME]:  # settings added later: same weights, same key
             digest.update(path.name.encode() + path.read_bytes())
         prints.append(f"{adapter}:{digest.hexdigest()[:12]}")
     return prints

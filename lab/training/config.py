@@ -19,6 +19,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
+from lab.pooling import canonical_pooling
+from lab.training.losses import SCALE
+
 C = TypeVar("C", bound="TrainingConfig")
 
 MASKING_STRATEGIES = ("bert", "replace_all")  # BERT's 80/10/10, or every selected token -> the mask token
@@ -26,7 +29,8 @@ SAMPLING_STRATEGIES = ("random", "group_by_length", "sequential")  # transformer
 MASK_TOKENS = ("_", "eos", "<mask>")  # the paper's "blank", the EOS token, or a new token with a trained embedding
 
 
-def _help(text: str) -> dict[str, str]:
+def doc(text: str) -> dict[str, str]:
+    """A field's ``metadata``: its ``--help`` text."""
     return {"help": text}
 
 
@@ -35,67 +39,67 @@ class TrainingConfig:
     """Settings shared by every LoRA training run (MNTP, SimCSE, supervised contrastive)."""
 
     # --- model and output
-    model: str = field(default="smollm2-135m", metadata=_help("base model: short name, tiny-<arch>, folder or hub id"))
-    output_dir: str = field(default="runs/train", metadata=_help("where checkpoints, adapter, config and metrics go"))
+    model: str = field(default="smollm2-135m", metadata=doc("base model: short name, tiny-<arch>, folder or hub id"))
+    output_dir: str = field(default="runs/train", metadata=doc("where checkpoints, adapter, config and metrics go"))
     adapters: list[str] = field(
-        default_factory=list, metadata=_help("LoRA adapters merged into the base before training (names or folders)")
+        default_factory=list,
+        metadata=doc("LoRA adapters merged into the base before training (names or folders)"),
     )
     # --- LoRA (the paper's values)
-    lora_r: int = field(default=16, metadata=_help("LoRA rank"))
-    lora_alpha: int = field(default=32, metadata=_help("LoRA scaling numerator (scale = alpha / r)"))
-    lora_dropout: float = field(default=0.05, metadata=_help("dropout on the LoRA input"))
+    lora_r: int = field(default=16, metadata=doc("LoRA rank"))
+    lora_alpha: int = field(default=32, metadata=doc("LoRA scaling numerator (scale = alpha / r)"))
+    lora_dropout: float = field(default=0.05, metadata=doc("dropout on the LoRA input"))
     lora_target_modules: list[str] = field(
         default_factory=list,
-        metadata=_help("projection names to adapt; empty = the architecture's q,k,v,o,gate,up,down from the table"),
+        metadata=doc("projection names to adapt; empty = the architecture's q,k,v,o,gate,up,down from the table"),
     )
     # --- data
     dataset: str = field(
         default="wiki-sample",
-        metadata=_help("wiki-sample (offline default), a .txt (one document a line) or .jsonl file, or a HF name"),
+        metadata=doc("wiki-sample (offline default), a .txt (one document a line) or .jsonl file, or a HF name"),
     )
-    max_seq_length: int = field(default=512, metadata=_help("tokens per training sequence (documents are chunked)"))
-    max_documents: int = field(default=0, metadata=_help("use only the first N documents (0 = all)"))
-    eval_fraction: float = field(default=0.05, metadata=_help("fraction of documents held out for evaluation"))
-    max_eval_sequences: int = field(default=64, metadata=_help("cap on held-out sequences evaluated (0 = all)"))
+    max_seq_length: int = field(default=512, metadata=doc("tokens per training sequence (documents are chunked)"))
+    max_documents: int = field(default=0, metadata=doc("use only the first N documents (0 = all)"))
+    eval_fraction: float = field(default=0.05, metadata=doc("fraction of documents held out for evaluation"))
+    max_eval_sequences: int = field(default=64, metadata=doc("cap on held-out sequences evaluated (0 = all)"))
     # --- optimisation
-    max_steps: int = field(default=1000, metadata=_help("optimizer steps"))
+    max_steps: int = field(default=1000, metadata=doc("optimizer steps"))
     max_minutes: float = field(
-        default=0.0, metadata=_help("stop (and save) after this many minutes of training; 0 = no limit")
+        default=0.0, metadata=doc("stop (and save) after this many minutes of training; 0 = no limit")
     )
-    per_device_train_batch_size: int = field(default=8, metadata=_help("sequences per device per micro-batch"))
-    per_device_eval_batch_size: int = field(default=8, metadata=_help("sequences per device per eval batch"))
-    gradient_accumulation_steps: int = field(default=1, metadata=_help("micro-batches per optimizer step"))
-    learning_rate: float = field(default=5e-5, metadata=_help("peak learning rate (llm2vec's MNTP value)"))
-    weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay"))
-    warmup_steps: int = field(default=0, metadata=_help("linear warm-up steps"))
-    lr_scheduler_type: str = field(default="linear", metadata=_help("transformers scheduler name"))
-    max_grad_norm: float = field(default=1.0, metadata=_help("gradient clipping norm"))
-    seed: int = field(default=42, metadata=_help("seed for data order, masking, dropout and LoRA init"))
+    per_device_train_batch_size: int = field(default=8, metadata=doc("sequences per device per micro-batch"))
+    per_device_eval_batch_size: int = field(default=8, metadata=doc("sequences per device per eval batch"))
+    gradient_accumulation_steps: int = field(default=1, metadata=doc("micro-batches per optimizer step"))
+    learning_rate: float = field(default=5e-5, metadata=doc("peak learning rate (llm2vec's MNTP value)"))
+    weight_decay: float = field(default=0.0, metadata=doc("AdamW weight decay"))
+    warmup_steps: int = field(default=0, metadata=doc("linear warm-up steps"))
+    lr_scheduler_type: str = field(default="linear", metadata=doc("transformers scheduler name"))
+    max_grad_norm: float = field(default=1.0, metadata=doc("gradient clipping norm"))
+    seed: int = field(default=42, metadata=doc("seed for data order, masking, dropout and LoRA init"))
     # --- bookkeeping
-    logging_steps: int = field(default=10, metadata=_help("log loss and accuracy every N steps"))
-    eval_steps: int = field(
-        default=100, metadata=_help("evaluate on the held-out split every N steps (0 = only at end)")
-    )
-    eval_at_start: bool = field(default=True, metadata=_help("evaluate the untrained model first (a baseline)"))
-    save_steps: int = field(default=100, metadata=_help("checkpoint every N steps"))
-    save_total_limit: int = field(default=2, metadata=_help("keep at most N checkpoints"))
+    logging_steps: int = field(default=10, metadata=doc("log loss and accuracy every N steps"))
+    eval_steps: int = field(default=100, metadata=doc("evaluate on the held-out split every N steps (0 = only at end)"))
+    eval_at_start: bool = field(default=True, metadata=doc("evaluate the untrained model first (a baseline)"))
+    save_steps: int = field(default=100, metadata=doc("checkpoint every N steps"))
+    save_total_limit: int = field(default=2, metadata=doc("keep at most N checkpoints"))
     resume: str = field(
-        default="auto", metadata=_help("auto (latest checkpoint in output_dir if any) | never | a checkpoint folder")
+        default="auto",
+        metadata=doc("auto (latest checkpoint in output_dir if any) | never | a checkpoint folder"),
     )
     # --- speed (None = on when training on CUDA, off on CPU)
-    bf16: bool | None = field(default=None, metadata=_help("bf16 autocast; default: on for CUDA"))
-    gradient_checkpointing: bool | None = field(default=None, metadata=_help("recompute activations; default: CUDA"))
-    attn_implementation: str = field(default="sdpa", metadata=_help("sdpa | eager | flash_attention_2"))
-    dataloader_num_workers: int = field(default=0, metadata=_help("DataLoader worker processes"))
+    bf16: bool | None = field(default=None, metadata=doc("bf16 autocast; default: on for CUDA"))
+    gradient_checkpointing: bool | None = field(default=None, metadata=doc("recompute activations; default: CUDA"))
+    attn_implementation: str = field(default="sdpa", metadata=doc("sdpa | eager | flash_attention_2"))
+    dataloader_num_workers: int = field(default=0, metadata=doc("DataLoader worker processes"))
     train_sampling_strategy: str = field(
         default="random",
-        metadata=_help(
+        metadata=doc(
             "random | group_by_length (batches of similar length: less padding, HF's LengthGroupedSampler) | "
             "sequential (the dataset's own order)"
         ),
     )
-    report_to: str = field(default="none", metadata=_help("transformers report_to (none, tensorboard, wandb, ...)"))
-    disable_tqdm: bool = field(default=False, metadata=_help("hide the progress bar"))
+    report_to: str = field(default="none", metadata=doc("transformers report_to (none, tensorboard, wandb, ...)"))
+    disable_tqdm: bool = field(default=False, metadata=doc("hide the progress bar"))
 
     def __post_init__(self) -> None:
         positive = [
@@ -145,15 +149,16 @@ class TrainingConfig:
 class MNTPConfig(TrainingConfig):
     """Masked next token prediction (LLM2Vec step 2)."""
 
-    output_dir: str = field(default="runs/mntp", metadata=_help("where checkpoints, adapter, config and metrics go"))
+    output_dir: str = field(default="runs/mntp", metadata=doc("where checkpoints, adapter, config and metrics go"))
     mask_probability: float = field(
-        default=0.2, metadata=_help("fraction of maskable tokens selected as targets (paper: 0.2; 0.8 for Mistral)")
+        default=0.2, metadata=doc("fraction of maskable tokens selected as targets (paper: 0.2; 0.8 for Mistral)")
     )
     masking: str = field(
-        default="bert", metadata=_help("bert: 80% mask / 10% random / 10% kept; replace_all: 100% mask token")
+        default="bert", metadata=doc("bert: 80% mask / 10% random / 10% kept; replace_all: 100% mask token")
     )
     mask_token: str = field(
-        default="_", metadata=_help("'_' (blank, the paper's default for Llama-style tokenizers), 'eos' or '<mask>'")
+        default="_",
+        metadata=doc("'_' (blank, the paper's default for Llama-style tokenizers), 'eos' or '<mask>'"),
     )
 
     def __post_init__(self) -> None:
@@ -164,6 +169,30 @@ class MNTPConfig(TrainingConfig):
             raise ValueError(f"Unknown masking {self.masking!r}; expected one of {', '.join(MASKING_STRATEGIES)}.")
         if self.mask_token not in MASK_TOKENS:
             raise ValueError(f"Unknown mask_token {self.mask_token!r}; expected one of {', '.join(MASK_TOKENS)}.")
+
+
+@dataclass
+class ContrastiveSettings:
+    """Fields both contrastive trainers add to ``TrainingConfig`` (a mixin: defaults live here only)."""
+
+    pooling: str = field(default="mean", metadata=doc("pooling trained and saved with the run (LLM2Vec: mean)"))
+    scale: float = field(default=SCALE, metadata=doc("1 / temperature of the InfoNCE loss (0.05 -> 20)"))
+    gradcache_chunk_size: int = field(
+        default=0, metadata=doc("GradCache: embed the batch in chunks of N texts, same gradients (0 = off)")
+    )
+
+    def validate_contrastive(self) -> None:
+        """Checks of the shared fields; each trainer's ``__post_init__`` calls it."""
+        canonical_pooling(self.pooling)
+        if self.scale <= 0:
+            raise ValueError(f"scale must be > 0; got {self.scale!r}.")
+        if self.gradcache_chunk_size < 0:
+            raise ValueError(f"gradcache_chunk_size must be >= 0; got {self.gradcache_chunk_size!r}.")
+        if self.gradcache_chunk_size and self.gradient_accumulation_steps != 1:
+            raise ValueError(
+                "GradCache replaces gradient accumulation: set gradient_accumulation_steps to 1 "
+                f"(got {self.gradient_accumulation_steps})."
+            )
 
 
 # ---------------------------------------------------------------------------------------------- loading and parsing

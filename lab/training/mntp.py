@@ -12,7 +12,7 @@ are never masked either.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lab.batch import Batch, forward, pad
 from lab.training.config import MNTPConfig
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def resolve_mask_token(tokenizer, choice: str) -> int:
 
 @dataclass
 class MNTPCollator:
-    """Pads sequences and masks tokens for MNTP; returns input_ids, attention_mask, position_ids and labels (B, T).
+    """Pads sequences with the encoder's ``pad`` and masks tokens for MNTP: a ``Batch`` whose ``labels`` are set.
 
     ``labels`` hold the original id at masked positions and ``IGNORE_INDEX`` everywhere else, aligned with the
     inputs (no shift here: the shift happens in the loss).
@@ -91,16 +92,6 @@ class MNTPCollator:
         if not 0.0 < self.mask_probability <= 1.0:
             raise ValueError(f"mask_probability must be in (0, 1]; got {self.mask_probability!r}.")
         self._special = torch.tensor(sorted(set(int(i) for i in self.special_ids)), dtype=torch.long)
-
-    def pad(self, features: Sequence[dict]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Right-pad ``input_ids`` -> (ids, attention_mask), both (B, T)."""
-        lengths = [len(f["input_ids"]) for f in features]
-        ids = torch.full((len(features), max(lengths)), self.pad_token_id, dtype=torch.long)  # (B, T)
-        attention_mask = torch.zeros_like(ids)  # (B, T)
-        for row, (f, n) in enumerate(zip(features, lengths)):
-            ids[row, :n] = torch.as_tensor(np.asarray(f["input_ids"]), dtype=torch.long)
-            attention_mask[row, :n] = 1
-        return ids, attention_mask
 
     def maskable(self, ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(B, T) bool: real, non-special tokens that have a previous position (position 0 is never a target)."""
@@ -157,11 +148,10 @@ class MNTPCollator:
         inputs[to_random] = random_ids[to_random]
         return inputs, labels  # the remaining 10% of targets keep their own token
 
-    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        ids, attention_mask = self.pad(features)
-        inputs, labels = self.mask(ids, attention_mask, self.sequence_generators(features))
-        position_ids = torch.arange(ids.shape[1]).expand_as(ids).contiguous()  # (B, T) right padding: 0..T-1
-        return {"input_ids": inputs, "attention_mask": attention_mask, "position_ids": position_ids, "labels": labels}
+    def __call__(self, features: Sequence[dict]) -> Batch:
+        batch = pad(features, self.pad_token_id, padding_side="right")  # the encoder's own padding and positions
+        inputs, labels = self.mask(batch.input_ids, batch.attention_mask, self.sequence_generators(features))
+        return replace(batch, input_ids=inputs, labels=labels)
 
 
 def build_collator(
@@ -213,19 +203,14 @@ def masked_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torc
 
 
 def mntp_forward(
-    decoder: nn.Module, lm_head: nn.Module, batch: dict[str, torch.Tensor]
+    decoder: nn.Module, lm_head: nn.Module, batch: Batch
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Bidirectional decoder -> the LM head applied only where a masked token is predicted -> (loss, correct, n).
 
     Equal to ``mntp_loss`` on full logits, but the (vocabulary-sized) head runs on ~20% of positions only.
     """
-    hidden = decoder(
-        input_ids=batch["input_ids"],
-        attention_mask=batch["attention_mask"],
-        position_ids=batch.get("position_ids"),
-        use_cache=False,
-    ).last_hidden_state  # (B, T, C)
-    hidden, labels = shift_for_mntp(hidden, batch["labels"])  # (B, T-1, C), (B, T-1)
+    hidden = forward(decoder, batch).last_hidden_state  # (B, T, C)
+    hidden, labels = shift_for_mntp(hidden, batch.labels)  # (B, T-1, C), (B, T-1)
     targeted = labels != IGNORE_INDEX  # (B, T-1)
     logits = lm_head(hidden[targeted])  # (N, V)
     return masked_token_loss(logits, labels[targeted])
@@ -236,12 +221,9 @@ def mntp_forward(
 
 def train_mntp(config: MNTPConfig) -> dict[str, float]:
     """Train a LoRA adapter with MNTP as ``config`` says; returns the final metrics (also in ``metrics.json``)."""
-    from lab.training.common import (
-        build_lora_model,
-        load_causal_lm,
-        load_sequences,
-        run_training,
-    )
+    from lab.training.data import load_sequences
+    from lab.training.lora import build_lora_model, load_causal_lm
+    from lab.training.trainer import run_training
 
     causal_lm, tokenizer = load_causal_lm(config)
     mask_id = resolve_mask_token(tokenizer, config.mask_token)
@@ -279,7 +261,8 @@ def evaluate_mntp(config: MNTPConfig, adapter: str | None = None) -> dict[str, f
     from torch.utils.data import DataLoader
 
     from lab.adapters import apply_adapters
-    from lab.training.common import SequenceDataset, load_causal_lm, load_sequences
+    from lab.training.data import SequenceDataset, load_sequences
+    from lab.training.lora import load_causal_lm
 
     causal_lm, tokenizer = load_causal_lm(config)
     if adapter is not None:

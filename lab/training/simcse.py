@@ -12,76 +12,44 @@ import logging
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import torch
-
 from lab.data.sentences import WIKI_SENTENCES
-from lab.training.config import TrainingConfig
-from lab.training.contrastive import Encoded, contrastive_step, encode_texts, flatten_batch, pad_group
+from lab.training.config import ContrastiveSettings, TrainingConfig, doc
+from lab.training.contrastive import ContrastiveBatch, Feature, contrastive_step, encode_texts, pad_group
 from lab.training.dropout import SIMCSE_ATTENTION_DROPOUT, set_attention_dropout
-from lab.training.losses import SCALE
 
 logger = logging.getLogger(__name__)
 
 STSB_TRAIN = "stsb-train"  # the sentences of STS-B's train split (never dev/test), scores unused
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
-@dataclass
-class ContrastiveSettings:
-    """Fields both contrastive trainers add to ``TrainingConfig`` (a mixin: defaults live here only)."""
-
-    pooling: str = field(default="mean", metadata=_help("pooling trained and saved with the run (LLM2Vec: mean)"))
-    scale: float = field(default=SCALE, metadata=_help("1 / temperature of the InfoNCE loss (0.05 -> 20)"))
-    gradcache_chunk_size: int = field(
-        default=0, metadata=_help("GradCache: embed the batch in chunks of N texts, same gradients (0 = off)")
-    )
-
-    def validate_contrastive(self) -> None:
-        """Checks of the shared fields; each trainer's ``__post_init__`` calls it."""
-        from lab.pooling import canonical_pooling
-
-        canonical_pooling(self.pooling)
-        if self.scale <= 0:
-            raise ValueError(f"scale must be > 0; got {self.scale!r}.")
-        if self.gradcache_chunk_size < 0:
-            raise ValueError(f"gradcache_chunk_size must be >= 0; got {self.gradcache_chunk_size!r}.")
-        if self.gradcache_chunk_size and self.gradient_accumulation_steps != 1:
-            raise ValueError(
-                "GradCache replaces gradient accumulation: set gradient_accumulation_steps to 1 "
-                f"(got {self.gradient_accumulation_steps})."
-            )
-
-
 @dataclass
 class SimCSEConfig(TrainingConfig, ContrastiveSettings):
     """Unsupervised SimCSE on top of merged adapters (the paper's defaults)."""
 
-    output_dir: str = field(default="runs/simcse", metadata=_help("where checkpoints, adapter, config and metrics go"))
+    output_dir: str = field(default="runs/simcse", metadata=doc("where checkpoints, adapter, config and metrics go"))
     adapters: list[str] = field(
-        default_factory=lambda: ["mntp"], metadata=_help("adapters merged before training (LLM2Vec: the MNTP adapter)")
+        default_factory=lambda: ["mntp"],
+        metadata=doc("adapters merged before training (LLM2Vec: the MNTP adapter)"),
     )
     dataset: str = field(
         default=WIKI_SENTENCES,
-        metadata=_help(
+        metadata=doc(
             "wiki-sentences (the Wikipedia sample's distinct sentences, the paper's choice), stsb-train (STS-B train "
             "sentences), wiki-sample, a .txt (one text a line) or .jsonl ('text') file"
         ),
     )
-    max_seq_length: int = field(default=128, metadata=_help("tokens per sentence (longer ones are cut)"))
-    per_device_train_batch_size: int = field(default=128, metadata=_help("sentences per batch (each seen twice)"))
-    learning_rate: float = field(default=3e-5, metadata=_help("peak learning rate (LLM2Vec's SimCSE value)"))
+    max_seq_length: int = field(default=128, metadata=doc("tokens per sentence (longer ones are cut)"))
+    per_device_train_batch_size: int = field(default=128, metadata=doc("sentences per batch (each seen twice)"))
+    learning_rate: float = field(default=3e-5, metadata=doc("peak learning rate (LLM2Vec's SimCSE value)"))
     attention_dropout: float = field(
-        default=SIMCSE_ATTENTION_DROPOUT, metadata=_help("attention dropout: SimCSE's only noise (paper: 0.3)")
+        default=SIMCSE_ATTENTION_DROPOUT, metadata=doc("attention dropout: SimCSE's only noise (paper: 0.3)")
     )
-    eval_fraction: float = field(default=0.0, metadata=_help("unused: SimCSE is judged on STS-B (python -m lab eval)"))
+    eval_fraction: float = field(default=0.0, metadata=doc("unused: SimCSE is judged on STS-B (python -m lab eval)"))
     eval_stsb_dev: bool = field(
         default=True,
-        metadata=_help("every eval_steps, STS-B dev Spearman (all 1,500 pairs); the run ends on the best checkpoint"),
+        metadata=doc("every eval_steps, STS-B dev Spearman (all 1,500 pairs); the run ends on the best checkpoint"),
     )
-    eval_stsb_pairs: int = field(default=0, metadata=_help("use the first N STS-B dev pairs (0 = all; tests only)"))
+    eval_stsb_pairs: int = field(default=0, metadata=doc("use the first N STS-B dev pairs (0 = all; tests only)"))
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -111,17 +79,17 @@ def load_sentences(source: str, max_documents: int = 0) -> list[str]:
 
 @dataclass
 class SimCSECollator:
-    """Pads a list of ``{"input_ids": Encoded}`` items; the same padded sentences are the query and positive groups."""
+    """Pads tokenised sentences (``input_ids``, ``pool_mask``); the same padded sentences are query and positive."""
 
     pad_token_id: int
 
-    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
-        group = pad_group([f["input_ids"] for f in features], self.pad_token_id)
-        return flatten_batch({"query": group, "positive": group})  # two passes, two dropout masks
+    def __call__(self, features: Sequence[dict]) -> ContrastiveBatch:
+        group = pad_group(features, self.pad_token_id)
+        return ContrastiveBatch(query=group, positive=group)  # two passes, two dropout masks
 
 
-def build_encoder(decoder, tokenizer, config: TrainingConfig):
-    """An ``LLM2Vec`` view of the training decoder (tokenisation and pooling exactly as at inference)."""
+def dev_encoder(decoder, tokenizer, config: SimCSEConfig):
+    """The training decoder seen as an ``LLM2Vec`` (same tokenisation, pooling and length) for the dev evaluation."""
     from lab.encoder import EncoderConfig, LLM2Vec
 
     return LLM2Vec(decoder, tokenizer, EncoderConfig(pooling=config.pooling, max_length=config.max_seq_length))
@@ -138,7 +106,7 @@ def stsb_dev_evaluator(tokenizer, config: SimCSEConfig):
     pairs = load_stsb("dev", config.eval_stsb_pairs or None)
 
     def evaluate(model) -> dict[str, float]:
-        result = evaluate_pairs(build_encoder(model, tokenizer, config), pairs, batch_size=64)
+        result = evaluate_pairs(dev_encoder(model, tokenizer, config), pairs, batch_size=64)
         return {"stsb_dev_spearman": result.spearman, "stsb_dev_pairs": result.pairs}
 
     return evaluate
@@ -146,18 +114,19 @@ def stsb_dev_evaluator(tokenizer, config: SimCSEConfig):
 
 def train_simcse(config: SimCSEConfig) -> dict[str, float]:
     """Train a SimCSE LoRA adapter as ``config`` says; returns the final metrics (also in ``metrics.json``)."""
-    from lab.training.common import build_lora_model, load_causal_lm, run_training
+    from lab.training.lora import build_lora_model, load_causal_lm
+    from lab.training.trainer import run_training
 
     causal_lm, tokenizer = load_causal_lm(config)  # adapters merged, bidirectional, train mode
     set_attention_dropout(causal_lm, config.attention_dropout)
     decoder = build_lora_model(causal_lm, config)
     sentences = load_sentences(config.dataset, config.max_documents)
-    items: list[Encoded] = encode_texts(build_encoder(decoder, tokenizer, config), sentences)
+    items: list[Feature] = encode_texts(tokenizer, sentences, config.pooling, config.max_seq_length)
     logger.info(
         "SimCSE on %d sentences from %s (%s tokens)",
         len(items),
         config.dataset,
-        f"{sum(len(e.input_ids) for e in items):,}",
+        f"{sum(len(e['input_ids']) for e in items):,}",
     )
     return run_training(
         config,
@@ -169,6 +138,7 @@ def train_simcse(config: SimCSEConfig) -> dict[str, float]:
         loss_fn=lambda model, batch: contrastive_step(
             model, batch, config.pooling, config.scale, config.gradcache_chunk_size
         ),
+        encoder_settings={"pooling": config.pooling},
         evaluator=stsb_dev_evaluator(tokenizer, config) if config.eval_stsb_dev else None,
         best_metric=STSB_DEV_METRIC if config.eval_stsb_dev else None,
     )

@@ -27,19 +27,13 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
-from lab.training.config import TrainingConfig
-from lab.training.contrastive import Encoded, contrastive_step, encode_texts, flatten_batch, pad_group
-from lab.training.simcse import ContrastiveSettings, build_encoder
+from lab.training.config import ContrastiveSettings, TrainingConfig, doc
+from lab.training.contrastive import ContrastiveBatch, Feature, contrastive_step, encode_texts, pad_group
 
 logger = logging.getLogger(__name__)
 
 STSB_PAIRS = "stsb-pairs"
-
-
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
 
 
 @dataclass
@@ -58,32 +52,31 @@ class SupervisedConfig(TrainingConfig, ContrastiveSettings):
     """Supervised contrastive training with in-batch and hard negatives (defaults: the paper's, per process)."""
 
     output_dir: str = field(
-        default="runs/supervised", metadata=_help("where checkpoints, adapter, config and metrics go")
+        default="runs/supervised", metadata=doc("where checkpoints, adapter, config and metrics go")
     )
     adapters: list[str] = field(
-        default_factory=lambda: ["mntp"], metadata=_help("adapters merged before training (LLM2Vec: the MNTP adapter)")
+        default_factory=lambda: ["mntp"],
+        metadata=doc("adapters merged before training (LLM2Vec: the MNTP adapter)"),
     )
     dataset: str = field(
         default=STSB_PAIRS,
-        metadata=_help(
+        metadata=doc(
             "stsb-pairs (STS-B train pairs >= 4 with hard negatives) or a .jsonl of query/positive[/negative] records"
         ),
     )
-    instruction: str = field(default="", metadata=_help("instruction for queries whose record has none"))
+    instruction: str = field(default="", metadata=doc("instruction for queries whose record has none"))
     min_positive_score: float = field(
-        default=4.0, metadata=_help("stsb-pairs: pairs scoring at least this are positives")
+        default=4.0, metadata=doc("stsb-pairs: pairs scoring at least this are positives")
     )
     max_negative_score: float = field(
-        default=1.0, metadata=_help("stsb-pairs: hard negatives from pairs scoring <= this")
+        default=1.0, metadata=doc("stsb-pairs: hard negatives from pairs scoring <= this")
     )
-    max_seq_length: int = field(default=128, metadata=_help("tokens per text, instruction included"))
-    per_device_train_batch_size: int = field(
-        default=64, metadata=_help("records per process per batch (paper: 64 x 8)")
-    )
-    learning_rate: float = field(default=2e-4, metadata=_help("peak learning rate (LLM2Vec's supervised value)"))
-    eval_fraction: float = field(default=0.05, metadata=_help("fraction of records held out for evaluation"))
+    max_seq_length: int = field(default=128, metadata=doc("tokens per text, instruction included"))
+    per_device_train_batch_size: int = field(default=64, metadata=doc("records per process per batch (paper: 64 x 8)"))
+    learning_rate: float = field(default=2e-4, metadata=doc("peak learning rate (LLM2Vec's supervised value)"))
+    eval_fraction: float = field(default=0.05, metadata=doc("fraction of records held out for evaluation"))
     train_sampling_strategy: str = field(
-        default="sequential", metadata=_help("sequential: keep the one-source-per-batch order")
+        default="sequential", metadata=doc("sequential: keep the one-source-per-batch order")
     )
 
     def __post_init__(self) -> None:
@@ -205,18 +198,22 @@ def one_source_order(sources: Sequence[str], block: int, min_length: int, seed: 
 class EncodedRecord:
     """A tokenised record; ``query`` carries its instruction (pool mask 0 on the instruction's tokens)."""
 
-    query: Encoded
-    positive: Encoded
-    negative: Encoded | None
+    query: Feature
+    positive: Feature
+    negative: Feature | None
     source: str
 
 
-def encode_records(encoder, records: Sequence[PairRecord]) -> list[EncodedRecord]:
+def encode_records(tokenizer, records: Sequence[PairRecord], pooling: str, max_length: int) -> list[EncodedRecord]:
     """Tokenise every text once, exactly as ``LLM2Vec.encode`` does at inference."""
-    queries = encode_texts(encoder, [(r.instruction, r.query) for r in records])
-    positives = encode_texts(encoder, [r.positive for r in records])
+
+    def encode(texts: list) -> list[Feature]:
+        return encode_texts(tokenizer, texts, pooling, max_length)
+
+    queries = encode([(r.instruction, r.query) for r in records])
+    positives = encode([r.positive for r in records])
     with_negative = [i for i, r in enumerate(records) if r.negative is not None]
-    negatives = dict(zip(with_negative, encode_texts(encoder, [records[i].negative for i in with_negative])))
+    negatives = dict(zip(with_negative, encode([records[i].negative for i in with_negative])))
     return [
         EncodedRecord(q, p, negatives.get(i), r.source) for i, (q, p, r) in enumerate(zip(queries, positives, records))
     ]
@@ -228,15 +225,14 @@ class PairCollator:
 
     pad_token_id: int
 
-    def __call__(self, features: Sequence[dict]) -> dict[str, torch.Tensor]:
+    def __call__(self, features: Sequence[dict]) -> ContrastiveBatch:
         records = [f["input_ids"] for f in features]
-        batch = {
-            "query": pad_group([r.query for r in records], self.pad_token_id),
-            "positive": pad_group([r.positive for r in records], self.pad_token_id),
-        }
-        if all(r.negative is not None for r in records):
-            batch["negative"] = pad_group([r.negative for r in records], self.pad_token_id)
-        return flatten_batch(batch)
+        negatives = [r.negative for r in records]
+        return ContrastiveBatch(
+            query=pad_group([r.query for r in records], self.pad_token_id),
+            positive=pad_group([r.positive for r in records], self.pad_token_id),
+            negative=pad_group(negatives, self.pad_token_id) if all(n is not None for n in negatives) else None,
+        )
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -249,14 +245,15 @@ def world_size() -> int:
 
 def train_supervised(config: SupervisedConfig) -> dict[str, float]:
     """Train a supervised contrastive LoRA adapter as ``config`` says; returns the final metrics."""
-    from lab.training.common import build_lora_model, load_causal_lm, run_training
+    from lab.training.lora import build_lora_model, load_causal_lm
+    from lab.training.trainer import run_training
 
     causal_lm, tokenizer = load_causal_lm(config)
     decoder = build_lora_model(causal_lm, config)
     records = load_records(config)
     rng = np.random.default_rng(config.seed)
     held_out = set(rng.permutation(len(records))[: int(len(records) * config.eval_fraction)].tolist())
-    encoded = encode_records(build_encoder(decoder, tokenizer, config), records)
+    encoded = encode_records(tokenizer, records, config.pooling, config.max_seq_length)
     train = [r for i, r in enumerate(encoded) if i not in held_out]
     evaluation = [r for i, r in enumerate(encoded) if i in held_out]
     if config.max_eval_sequences:
@@ -284,4 +281,5 @@ def train_supervised(config: SupervisedConfig) -> dict[str, float]:
         eval_sequences=evaluation,
         collator=PairCollator(int(tokenizer.pad_token_id)),
         loss_fn=loss_fn,
+        encoder_settings={"pooling": config.pooling},
     )

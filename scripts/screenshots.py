@@ -1,4 +1,4 @@
-"""``python -m lab.explore.screenshot docs``: real screenshots of the page for the README, taken in headless Chromium.
+"""``python scripts/screenshots.py docs``: real screenshots of the page for the README, taken in headless Chromium.
 
 Serves the page on the real variants (SmolLM2 ladder + MiniLM) on a free loopback port, runs a search on the default
 STS-B corpus, draws the UMAP map, compares a pair, and saves ``app.png`` (search), ``app-map.png`` (map) and
@@ -10,20 +10,15 @@ from __future__ import annotations
 import argparse
 import logging
 import socket
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: app.py and lab
+
+from lab.browser import CHROMIUM_ARGS, chromium_executable  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 QUERY = "A man is playing a musical instrument."
 TIMEOUT_MS = 600_000  # four SmolLM2 variants embed the corpus on a CPU the first time
 
@@ -42,7 +37,7 @@ def screenshot_page(url: str, out_dir: Path, query: str = QUERY, width: int = 14
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "app.png", out_dir / "app-map.png", out_dir / "app-pair.png"]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=chromium_executable(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": width, "height": 1000})
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(url)
@@ -66,7 +61,7 @@ def screenshot_page(url: str, out_dir: Path, query: str = QUERY, width: int = 14
 
 def main(argv: list[str] | None = None) -> int:
     """Serve the real page, screenshot it, stop."""
-    import app
+    import app  # the page lives at the top of the repository, above the library
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)

@@ -1,16 +1,9 @@
-"""Pieces every LoRA training run shares (MNTP now; SimCSE and supervised contrastive reuse them).
+"""The training loop every LoRA run shares: the Hugging Face ``Trainer`` (so ``torchrun`` / ``accelerate launch`` work
+unchanged) driven by a task's ``loss_fn(decoder, batch) -> (loss, n_correct, n_counted)``.
 
-The recipe, in order:
-
-1. ``load_causal_lm(config)``: the base ``AutoModelForCausalLM`` (earlier adapters merged in), made bidirectional with
-   ``lab.bidirectional.make_bidirectional``.
-2. ``build_lora_model(causal_lm, config)``: peft LoRA on the **bare decoder** (``causal_lm.model``), so the saved
-   adapter loads with ``LLM2Vec.from_pretrained(base, adapters=[out_dir])``. Everything else, the LM head included, is
-   frozen. Target modules come from the ``LORA_TARGETS`` table, keyed by ``config.model_type``.
-3. ``run_training(...)``: the Hugging Face ``Trainer`` (so ``torchrun`` / ``accelerate launch`` work unchanged) with a
-   task-specific ``loss_fn(decoder, batch) -> (loss, n_correct, n_counted)``: checkpoints, resume (``resume="auto"``
-   picks the latest checkpoint), a progress bar, evaluation on a held-out split, ``metrics.jsonl`` (every log line),
-   and at the end the adapter, ``run_config.json`` (the config used) and ``metrics.json`` in ``output_dir``.
+``run_training`` adds checkpoints and resume (``resume="auto"`` picks the latest complete checkpoint), a progress bar,
+evaluation on a held-out split, ``metrics.jsonl`` (every log line), and at the end the adapter and its files
+(``lab.training.checkpoints``).
 """
 
 from __future__ import annotations
@@ -19,7 +12,6 @@ import copy
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,49 +19,27 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from lab.memory import peak_memory_gb
+from lab.training.checkpoints import (
+    METRICS_LOG_NAME,
+    METRICS_NAME,
+    RUN_CONFIG_NAME,
+    read_metrics_log,
+    resolve_resume,
+    save_run,
+    truncate_metrics_log,
+)
 from lab.training.config import TrainingConfig, config_to_dict
+from lab.training.data import SequenceDataset
+from lab.training.lora import count_parameters
 
 logger = logging.getLogger(__name__)
 
-RUN_CONFIG_NAME = "run_config.json"
-METRICS_LOG_NAME = "metrics.jsonl"  # one JSON object per log / eval event, in step order
-METRICS_NAME = "metrics.json"  # the final summary
-
-# LoRA targets per architecture (transformers ``model_type``). The paper adapts every attention and MLP projection.
-_LLAMA_LIKE = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-LORA_TARGETS: dict[str, list[str]] = {
-    "llama": _LLAMA_LIKE,
-    "mistral": _LLAMA_LIKE,
-    "qwen2": _LLAMA_LIKE,
-    "qwen3": _LLAMA_LIKE,
-    "gemma": _LLAMA_LIKE,
-    "gemma2": _LLAMA_LIKE,
-    "gemma3_text": _LLAMA_LIKE,
-    "olmo2": _LLAMA_LIKE,
-    "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],  # fused projections
-}
-
-LossFn = Callable[[nn.Module, dict[str, torch.Tensor]], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+LossFn = Callable[[nn.Module, Any], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
 Evaluator = Callable[[nn.Module], dict[str, float]]  # model -> metrics (e.g. STS-B dev Spearman), run in eval mode
-
-
-# ---------------------------------------------------------------------------------------------- model
-
-
-def lora_target_modules(model_type: str, requested: Sequence[str] = ()) -> list[str]:
-    """The projections to adapt: ``requested`` if given, else the table's entry for ``model_type``."""
-    if requested:
-        return list(requested)
-    if model_type not in LORA_TARGETS:
-        raise ValueError(
-            f"No default LoRA targets for model_type {model_type!r} (known: {', '.join(sorted(LORA_TARGETS))}); "
-            "pass lora_target_modules explicitly."
-        )
-    return list(LORA_TARGETS[model_type])
 
 
 def default_precision(config: TrainingConfig) -> tuple[bool, bool]:
@@ -78,119 +48,6 @@ def default_precision(config: TrainingConfig) -> tuple[bool, bool]:
     bf16 = cuda and torch.cuda.is_bf16_supported() if config.bf16 is None else config.bf16
     checkpointing = cuda if config.gradient_checkpointing is None else config.gradient_checkpointing
     return bool(bf16), bool(checkpointing)
-
-
-def load_causal_lm(config: TrainingConfig) -> tuple[nn.Module, Any]:
-    """The base causal LM in fp32 (bf16 comes from autocast), earlier adapters merged, made bidirectional."""
-    from lab.adapters import apply_adapters
-    from lab.bidirectional import make_bidirectional
-    from lab.tiny import tiny_model, tiny_tokenizer
-
-    name = config.model
-    arch = name[len("tiny-") :] if name.startswith("tiny-") else None
-    if arch is not None:  # lab.tiny raises a ValueError listing the tiny architectures for an unknown one
-        attn = "eager" if arch == "gemma2" else config.attn_implementation
-        causal_lm = tiny_model(arch, causal_lm=True, attn_implementation=attn, seed=config.seed)
-        tokenizer = copy.deepcopy(tiny_tokenizer())  # a private copy: adding <mask> must not touch the cached one
-    else:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        from lab.models import resolve_model_path
-
-        path = resolve_model_path(name)
-        causal_lm = AutoModelForCausalLM.from_pretrained(
-            path, dtype=torch.float32, attn_implementation=config.attn_implementation
-        )
-        tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token_id is None:  # Llama-style tokenizers ship without one; padding is masked anyway
-        tokenizer.pad_token = tokenizer.eos_token
-    if config.adapters:
-        causal_lm.model = apply_adapters(causal_lm.model, list(config.adapters), base_name=name)
-    make_bidirectional(causal_lm)
-    causal_lm.train()
-    return causal_lm, tokenizer
-
-
-def build_lora_model(causal_lm: nn.Module, config: TrainingConfig, trainable_token_ids: Sequence[int] = ()):
-    """Wrap the bare decoder ``causal_lm.model`` in peft LoRA; freeze everything else (LM head included).
-
-    ``trainable_token_ids``: embedding rows trained and saved with the adapter (a new ``<mask>`` token).
-    Returns the ``PeftModel`` decoder; ``causal_lm.model`` is replaced by it so ``causal_lm`` still works end to end.
-    """
-    from peft import LoraConfig, get_peft_model
-
-    decoder = causal_lm.model
-    targets = lora_target_modules(decoder.config.model_type, config.lora_target_modules)
-    lora = LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=targets,
-        bias="none",
-        trainable_token_indices={"embed_tokens": list(trainable_token_ids)} if trainable_token_ids else None,
-    )
-    for parameter in causal_lm.parameters():
-        parameter.requires_grad_(False)
-    torch.manual_seed(config.seed)  # LoRA's A matrices are random: same seed, same start
-    peft_decoder = get_peft_model(decoder, lora)
-    peft_decoder.peft_config["default"].base_model_name_or_path = config.model
-    causal_lm.model = peft_decoder
-    trainable, total = count_parameters(peft_decoder)
-    logger.info(
-        "LoRA on %s: %s trainable of %s parameters (%.2f%%)",
-        ", ".join(targets),
-        f"{trainable:,}",
-        f"{total:,}",
-        100 * trainable / total,
-    )
-    return peft_decoder
-
-
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
-
-
-# ---------------------------------------------------------------------------------------------- data
-
-
-class SequenceDataset(Dataset):
-    """Token-id sequences as ``{"input_ids": array, "index": i}`` items (the index lets collators seed per batch)."""
-
-    def __init__(self, sequences: Sequence[np.ndarray]) -> None:
-        self.sequences = list(sequences)
-
-    def __len__(self) -> int:
-        return len(self.sequences)
-
-    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        return {"input_ids": self.sequences[index], "index": index}
-
-
-def load_sequences(config: TrainingConfig, tokenizer) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Documents from ``config.dataset``, split by document, tokenised once (cached), chunked -> (train, eval)."""
-    from lab.data.corpus import load_documents, split_documents, tokenize_documents
-
-    documents = load_documents(config.dataset, config.max_documents)
-    train_docs, eval_docs = split_documents(documents, config.eval_fraction, config.seed)
-    train = tokenize_documents(train_docs, tokenizer, config.max_seq_length)
-    evaluation = tokenize_documents(eval_docs, tokenizer, config.max_seq_length) if eval_docs else []
-    if config.max_eval_sequences and len(evaluation) > config.max_eval_sequences:
-        pick = np.random.default_rng(config.seed).choice(len(evaluation), config.max_eval_sequences, replace=False)
-        evaluation = [evaluation[i] for i in sorted(pick)]
-    logger.info(
-        "Data %s: %d train sequences (%s tokens), %d held-out sequences, max %d tokens each",
-        config.dataset,
-        len(train),
-        f"{sum(len(s) for s in train):,}",
-        len(evaluation),
-        config.max_seq_length,
-    )
-    return train, evaluation
-
-
-# ---------------------------------------------------------------------------------------------- trainer
 
 
 class MetricsFileCallback(TrainerCallback):
@@ -270,6 +127,10 @@ class LabTrainer(Trainer):
         self._correct = 0
         self._counted = 0
 
+    def _prepare_inputs(self, inputs):
+        """Batches are ``Batch`` / ``ContrastiveBatch`` objects, not dicts: they move themselves."""
+        return inputs.to(self.args.device)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, correct, counted = self.loss_fn(model, inputs)
         if self.token_weighted and num_items_in_batch is not None:
@@ -310,7 +171,7 @@ class LabTrainer(Trainer):
         total_loss, correct, counted, start = 0.0, 0, 0, time.time()
         try:
             for batch in loader:
-                batch = {k: v.to(self.args.device) for k, v in batch.items()}
+                batch = batch.to(self.args.device)
                 with self.compute_loss_context_manager():
                     loss, n_correct, n = self.loss_fn(model, batch)
                 total_loss += float(loss) * int(n)
@@ -377,61 +238,6 @@ def training_arguments(config: TrainingConfig, has_eval: bool, best_metric: str 
     )
 
 
-def last_complete_checkpoint(output_dir: str | Path) -> str | None:
-    """The latest ``checkpoint-N`` whose ``trainer_state.json`` was written (the Trainer writes it last).
-
-    A run killed while saving leaves a half-written folder; resuming from it would fail, so it is skipped.
-    """
-    complete, partial = [], []
-    for folder in Path(output_dir).glob("checkpoint-*"):
-        step = folder.name.removeprefix("checkpoint-")
-        if folder.is_dir() and step.isdigit():
-            (complete if (folder / "trainer_state.json").is_file() else partial).append((int(step), folder))
-    for _, folder in partial:
-        logger.warning("Skipping %s: it was not completely written (the run was interrupted while saving)", folder)
-    return str(max(complete)[1]) if complete else None
-
-
-def resolve_resume(config: TrainingConfig) -> str | None:
-    """The checkpoint to resume from: ``resume`` as a folder, the latest complete one for ``auto``, or None."""
-    if config.resume == "never":
-        return None
-    if config.resume != "auto":
-        return config.resume
-    if not Path(config.output_dir).is_dir():
-        return None
-    return last_complete_checkpoint(config.output_dir)
-
-
-def _truncate_metrics_log(path: Path, step: int) -> None:
-    """Drop log lines written after ``step`` (by a run killed after its last checkpoint) before resuming."""
-    if not path.is_file():
-        return
-    kept = [
-        line
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("step", 0) <= step
-    ]
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-
-
-def read_metrics_log(output_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every event of ``metrics.jsonl`` (train logs have ``loss``; evaluations have ``eval_loss``)."""
-    path = Path(output_dir) / METRICS_LOG_NAME
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def save_run(
-    output_dir: str | os.PathLike, decoder: nn.Module, tokenizer, config: TrainingConfig, metrics: dict[str, Any]
-) -> None:
-    """Write the LoRA adapter (bare-decoder keys), the tokenizer, ``run_config.json`` and ``metrics.json``."""
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    decoder.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    (out / RUN_CONFIG_NAME).write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
-    (out / METRICS_NAME).write_text(json.dumps(metrics, indent=2) + "\n")
-
 
 def run_training(
     config: TrainingConfig,
@@ -443,6 +249,7 @@ def run_training(
     loss_fn: LossFn,
     eval_collator: Callable | None = None,
     extra_modules: dict[str, nn.Module] | None = None,
+    encoder_settings: dict[str, Any] | None = None,
     evaluator: Evaluator | None = None,
     best_metric: str | None = None,
     token_weighted: bool = False,
@@ -457,6 +264,7 @@ def run_training(
         collator: batch builder for training; ``eval_collator`` for evaluation (default: the same).
         loss_fn: ``(model, batch) -> (loss, n_correct, n_counted)``.
         extra_modules: frozen modules ``loss_fn`` uses outside ``decoder`` (moved to the device).
+        encoder_settings: how the adapter must be encoded with (a contrastive run's ``pooling``), saved beside it.
         evaluator: ``model -> metrics`` run every ``eval_steps`` instead of the held-out loss (SimCSE: STS-B dev).
         best_metric: an evaluator metric (``eval_`` prefixed); the run ends on the checkpoint that maximises it.
         token_weighted: ``loss_fn``'s loss is a mean over counted tokens; weight it by the global count (see
@@ -489,7 +297,7 @@ def run_training(
     if checkpoint:
         step = json.loads((Path(checkpoint) / "trainer_state.json").read_text())["global_step"]
         logger.info("Resuming from %s (step %d)", checkpoint, step)
-        _truncate_metrics_log(metrics_log, step)
+        truncate_metrics_log(metrics_log, step)
     else:
         metrics_log.unlink(missing_ok=True)
         if has_eval and config.eval_at_start:
@@ -524,6 +332,6 @@ def run_training(
         metrics["best_metric"] = {best_metric: trainer.state.best_metric}
         metrics["best_checkpoint"] = trainer.state.best_model_checkpoint
     if trainer.is_world_process_zero():
-        save_run(out, decoder, tokenizer, config, metrics)
+        save_run(out, decoder, tokenizer, config, metrics, encoder_settings)
     logger.info("Saved the adapter, %s and %s to %s", RUN_CONFIG_NAME, METRICS_NAME, out)
     return metrics

@@ -1,0 +1,113 @@
+"""Layering: every import in ``lab`` points downhill (docs/ARCHITECTURE.md), found by parsing each module's source."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Lower rank = lower layer. A module may import a module of a lower rank, or one of its own unit (lab.training.x ->
+# lab.training.y). Units of the same rank never import each other.
+RANKS: dict[str, int] = {
+    "lab.pooling": 0,
+    "lab.bidirectional": 0,
+    "lab.tiny": 0,
+    "lab.browser": 0,
+    "lab.atomic": 0,
+    "lab.inputs": 0,
+    "lab.batch": 1,
+    "lab.models": 1,
+    "lab.adapters": 2,
+    "lab.data": 2,  # corpora cache under lab.models' cache folder
+    "lab.variants": 3,
+    "lab.templates": 3,
+    "lab.encoder": 4,
+    "lab.analysis": 5,
+    "lab.training": 6,
+    "lab.probing": 6,
+    "lab.evaluation": 5,  # measures an encoder; training evaluates on STS-B dev
+    "lab.explore": 6,
+    "lab.export": 6,  # a sentence-transformers folder with the evaluation suite's prompts
+    "lab.commands": 7,
+    "lab.cli": 8,
+    "lab.__main__": 9,
+    "lab": 10,  # the package's __init__ re-exports the public API
+}
+
+
+# Known exceptions, each with the reason and the way out. Keep this list empty where possible.
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("lab.encoder", "lab.export"): "LLM2Vec.save(format='sentence-transformers') delegates lazily to lab.export; "
+    "the way out is a save command in lab/commands that calls lab.export directly",
+}
+
+
+def unit_of(module: str) -> str:
+    """The most specific entry of ``RANKS`` that ``module`` belongs to."""
+    parts = module.split(".")
+    for end in range(len(parts), 0, -1):
+        if ".".join(parts[:end]) in RANKS:
+            return ".".join(parts[:end])
+    raise AssertionError(f"{module} is in no layer of tests/test_layers.py: add it to RANKS")
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import of the ``lab`` package or the top-level ``app``, nested ones included."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return [(line, name) for line, name in found if name == "app" or name == "lab" or name.startswith("lab.")]
+
+
+def violations() -> list[str]:
+    bad = []
+    for path in sorted((ROOT / "lab").rglob("*.py")):
+        module = module_name(path)
+        unit = unit_of(module)
+        for line, target in imports(path):
+            where = f"{path.relative_to(ROOT)}:{line} imports {target}"
+            if target == "app":
+                bad.append(f"{where} (the app sits above the library)")
+                continue
+            target_unit = unit_of(target)
+            if (target_unit == unit and unit != "lab") or (unit, target_unit) in EXCEPTIONS:
+                continue
+            if RANKS[target_unit] >= RANKS[unit]:
+                bad.append(f"{where} (layer {RANKS[target_unit]} from layer {RANKS[unit]})")
+    return bad
+
+
+def test_every_import_points_downhill():
+    assert violations() == []
+
+
+def test_the_checker_catches_an_uphill_import(tmp_path, monkeypatch):
+    """The rule itself: an encoder that imported the trainers, or a trainer that imported the prober, is reported."""
+    assert RANKS[unit_of("lab.training.mntp")] > RANKS[unit_of("lab.encoder")]
+    fake_root = tmp_path
+    (fake_root / "lab" / "training").mkdir(parents=True)
+    (fake_root / "lab" / "encoder.py").write_text("def f():\n    from lab.training.mntp import IGNORE_INDEX\n")
+    (fake_root / "lab" / "training" / "x.py").write_text("import lab.probing.features\nimport app\n")
+    monkeypatch.setitem(globals(), "ROOT", fake_root)
+    found = violations()
+    assert any("lab/encoder.py:2 imports lab.training.mntp" in v for v in found)
+    assert any("imports lab.probing.features (layer 6 from layer 6)" in v for v in found)
+    assert any("imports app" in v for v in found)
+
+
+def test_no_library_module_is_over_400_lines():
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in (ROOT / "lab").rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    }
+    assert long == {}
