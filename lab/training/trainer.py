@@ -238,7 +238,6 @@ def training_arguments(config: TrainingConfig, has_eval: bool, best_metric: str 
     )
 
 
-
 def run_training(
     config: TrainingConfig,
     decoder: nn.Module,
