@@ -16,6 +16,8 @@ RANKS: dict[str, int] = {
     "lab.browser": 0,
     "lab.atomic": 0,
     "lab.inputs": 0,
+    "lab.memory": 0,
+    "lab.distributed": 0,
     "lab.batch": 1,
     "lab.models": 1,
     "lab.adapters": 2,
@@ -24,6 +26,7 @@ RANKS: dict[str, int] = {
     "lab.templates": 3,
     "lab.encoder": 4,
     "lab.analysis": 5,
+    "lab.corpus_encode": 5,  # streams a corpus through an encoder, shard by shard, in every process
     "lab.training": 6,
     "lab.probing": 6,
     "lab.evaluation": 5,  # measures an encoder; training evaluates on STS-B dev
