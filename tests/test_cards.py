@@ -59,7 +59,8 @@ def _run_folder(tmp_path: Path, kind: str, events: list[dict]) -> Path:
     metrics = {"global_step": 306, "num_input_tokens_seen": 1034881, "trainable_parameters": 4884480}
     if kind == "simcse":
         metrics["best_metric"] = {"eval_stsb_dev_spearman": 0.7123}
-    card = {"kind": kind, "title": "T", "summary": "S", "stack": ["mntp"], "command": "C", "hardware": "H", "sts": {}}
+    sts = {"Uni": {"test": {"spearman": 0.4302}}, "LLM2Vec": {"test": {"spearman": 0.6}, "dev": {"spearman": 0.7}}}
+    card = {"kind": kind, "title": "T", "summary": "S", "stack": ["mntp"], "command": "C", "hardware": "H", "sts": sts}
     for name, data in (("run_config.json", config), ("metrics.json", metrics), ("card.json", card)):
         (tmp_path / name).write_text(json.dumps(data))
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
@@ -90,3 +91,5 @@ def test_simcse_card_reports_dev_curve_and_chosen_checkpoint(tmp_path: Path) -> 
     text = render_card(_run_folder(tmp_path, "simcse", events))
     assert "best dev Spearman (71.23)" in text
     assert "temperature 0.05" in text
+    assert "| Uni | 43.02 | not measured |" in text  # a split that was not measured is said so, never invented
+    assert "| LLM2Vec | 60.00 | 70.00 |" in text

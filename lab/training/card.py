@@ -13,6 +13,7 @@ from typing import Any
 
 CARD_NAME = "card.json"  # what shipping recorded: title, stack, command, hardware, evaluations
 README_NAME = "README.md"
+SPLITS = ("test", "dev")  # the STS-B columns of a card, in order
 
 # dataset name -> what it is and its licence (the same words as the README's licence table)
 DATASETS: dict[str, str] = {
@@ -131,7 +132,7 @@ def render_card(folder: str | Path) -> str:
         )
     if card.get("sts"):
         rows = [
-            (name, f"{100 * r['test']['spearman']:.2f}", f"{100 * r['dev']['spearman']:.2f}")
+            (name, *(f"{100 * r[split]['spearman']:.2f}" if split in r else "not measured" for split in SPLITS))
             for name, r in card["sts"].items()
         ]
         parts.append(
