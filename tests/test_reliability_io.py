@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -11,8 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab import LLM2Vec
-from lab import models
+from lab import LLM2Vec, models
 from lab.corpus_encode import encode_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def test_encode_checks_its_output_before_loading_the_model(tmp_path):
         result = run_lab("encode", "--model", "nope", "--input", str(tmp_path / "t.txt"), "--output", str(output))
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         line = result.stderr.strip().splitlines()[-1]
-        assert line.startswith("error: ") and __import__("re").search(message, line), line
+        assert line.startswith("error: ") and re.search(message, line), line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]  # nothing written
 
 
