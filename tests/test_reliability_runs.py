@@ -114,3 +114,15 @@ def test_a_corrupt_line_inside_the_log_is_named(tmp_path):
     log.write_text('{"step": 1}\n{"step": 2}\n{"ste')
     truncate_metrics_log(log, 1)
     assert json.loads(log.read_text()) == {"step": 1}
+
+
+def test_a_field_an_older_run_config_lacks_counts_as_its_default(tmp_path):
+    from lab.training.checkpoints import check_same_run
+    from lab.training.config import config_to_dict
+
+    config = tiny_config(tmp_path)
+    older = {k: v for k, v in config_to_dict(config).items() if k != "masking"}  # written before "masking" existed
+    (tmp_path / RUN_CONFIG_NAME).write_text(json.dumps({**older, "max_steps": 99}))
+    check_same_run(tmp_path, config)  # the default masking, another budget: the same run
+    with pytest.raises(ValueError, match=r"differs in masking: '<absent>' -> 'replace_all'"):
+        check_same_run(tmp_path, tiny_config(tmp_path, masking="replace_all"))

@@ -3,6 +3,7 @@ with ``run_config.json``, ``metrics.json`` and ``llm2vec_adapter.json`` (the enc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -113,13 +114,14 @@ def resolve_resume(config: TrainingConfig) -> str | None:
     return last_complete_checkpoint(config.output_dir)
 
 
-def config_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """``field: saved -> current`` for every field but ``BUDGET_FIELDS`` that differs (absent fields included)."""
+def config_differences(saved: dict[str, Any], current: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+    """``field: saved -> current`` for every field but ``BUDGET_FIELDS`` that differs; a field the saved config
+    lacks (written before the field existed) counts as its default."""
     missing = "<absent>"
     return [
         f"{name}: {saved.get(name, missing)!r} -> {current.get(name, missing)!r}"
         for name in sorted(set(saved) | set(current))
-        if name not in BUDGET_FIELDS and saved.get(name, missing) != current.get(name, missing)
+        if name not in BUDGET_FIELDS and saved.get(name, defaults.get(name, missing)) != current.get(name, missing)
     ]
 
 
@@ -134,7 +136,11 @@ def check_same_run(run_dir: Path, config: TrainingConfig) -> None:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON ({error}); move it away or use resume=never.") from None
-    differences = config_differences(saved, json.loads(json.dumps(config_to_dict(config))))
+    defaults = {
+        f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        for f in dataclasses.fields(config)
+    }
+    differences = config_differences(saved, json.loads(json.dumps(config_to_dict(config))), defaults)
     if differences:
         raise ValueError(
             f"{run_dir} holds another run: its {RUN_CONFIG_NAME} differs in {'; '.join(differences)}. "
