@@ -1,14 +1,14 @@
 """Encode a corpus too large for memory: stream it in shards, spread the shards over processes, resume after a kill.
 
 The input (a text file, one text a line, or JSONL with ``"text"`` and an optional ``"instruction"``) is read lazily;
-every non-blank line is one row. Rows are cut into shards of ``shard_size`` in input order; under ``torchrun`` /
-``accelerate launch`` process r encodes shards r, r + N, r + 2N, ... (each sorted by length inside
-``LLM2Vec.encode``), so only one shard's texts and vectors are ever in memory. A finished shard is a file, written
-atomically, so a killed run restarts where it stopped (with any number of processes). At the end process 0 joins the
-shards, streaming, into one ``.npy``:
+every line is one row (a JSONL file's blank lines are skipped). Rows are cut into shards of ``shard_size`` in input
+order; under ``torchrun`` / ``accelerate launch`` process r encodes shards r, r + N, r + 2N, ... (each sorted by
+length inside ``LLM2Vec.encode``), so only one shard's texts and vectors are ever in memory. A finished shard is a
+file, written atomically, so a killed run restarts where it stopped (with any number of processes). At the end
+process 0 joins the shards, streaming, into one ``.npy``:
 
     emb.npy             (n, d) float32 in input order; ``np.load(path, mmap_mode="r")`` reads it without loading it
-    emb.lines.npy       (n,) int64: the 0-based input line of each row (blank lines have no row)
+    emb.lines.npy       (n,) int64: the 0-based input line of each row (0..n-1 for a text file)
     emb.manifest.json   what was encoded from what, and how (source, rows, encoder config, shard size)
     emb.npy.parts/      while it runs: state.json and one shard-NNNNNN.npz per finished shard
 
@@ -35,7 +35,7 @@ from lab.memory import memory_report
 
 logger = logging.getLogger(__name__)
 
-FORMAT = "llm2vec-lab corpus embeddings v1"
+FORMAT = "llm2vec-lab corpus embeddings v2"
 DEFAULT_SHARD_SIZE = 10_000  # rows per shard: the memory bound, and the work lost to a kill
 
 
@@ -64,12 +64,40 @@ def output_paths(out: str | os.PathLike) -> tuple[Path, Path, Path, Path]:
 # ---------------------------------------------------------------------------------------------- reading
 
 
-def corpus_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
-    """(0-based line number, line) of every non-blank line, read lazily."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle):
-            if line.strip():
-                yield number, line.rstrip("\n")
+def corpus_lines(path: str | os.PathLike, keep_blank: bool = True) -> Iterator[tuple[int, str]]:
+    """(0-based line number, line) of every line, read lazily; ``keep_blank=False`` skips blank ones (JSONL).
+
+    Lines end at ``"\\n"`` only (a ``"\\r\\n"`` ending is removed too): ``\\r``, ``\\x0c`` or U+2028 inside a line
+    stay in its text, so row i is always line i of the file as ``wc -l`` counts them.
+    """
+    with open(path, "rb") as handle:  # binary: text mode would also split at a lone CR
+        for number, raw in enumerate(handle):
+            try:
+                line = raw.decode("utf-8").removesuffix("\n").removesuffix("\r")
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{path}, line {number + 1}, is not UTF-8 ({error}); re-save the file as UTF-8."
+                ) from None
+            if keep_blank or line.strip():
+                yield number, line
+
+
+def check_output_path(out: str | os.PathLike) -> Path:
+    """``out`` itself if the embeddings can be written there: it ends in ``.npy`` and its folder exists and is
+    writable. Checked before any model is loaded or any text encoded, so a typo never costs the whole encoding."""
+    out = Path(out)
+    if out.suffix != ".npy":
+        raise ValueError(
+            f"Output {str(out)!r} must end in .npy (the file written is exactly that path); try {str(out) + '.npy'!r}."
+        )
+    folder = out.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"The folder of output {str(out)!r} does not exist; create {str(folder)!r} first.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"The folder of output {str(out)!r} is not writable; choose another output.")
+    if out.is_dir():
+        raise ValueError(f"Output {str(out)!r} is a folder; give a file name ending in .npy.")
+    return out
 
 
 def parse_line(line: str, number: int, jsonl: bool) -> EncoderInput:
@@ -91,9 +119,11 @@ def parse_line(line: str, number: int, jsonl: bool) -> EncoderInput:
     return (instruction, record["text"]) if isinstance(instruction, str) and instruction else record["text"]
 
 
-def shards(path: str | os.PathLike, shard_size: int) -> Iterator[tuple[int, Iterator[tuple[int, str]]]]:
+def shards(
+    path: str | os.PathLike, shard_size: int, keep_blank: bool = True
+) -> Iterator[tuple[int, Iterator[tuple[int, str]]]]:
     """(shard index, its lines) in input order; a shard's lines must be consumed (or skipped) before the next."""
-    lines = corpus_lines(path)
+    lines = corpus_lines(path, keep_blank)
     for index in itertools.count():
         chunk = itertools.islice(lines, shard_size)
         first = next(chunk, None)
@@ -112,6 +142,7 @@ def fingerprint(path: Path, encoder: LLM2Vec, shard_size: int, normalize: bool) 
         "source": str(path),
         "source_bytes": stat.st_size,
         "source_mtime_ns": stat.st_mtime_ns,
+        "format": FORMAT,  # v2 keeps blank lines as rows: a v1 output or its parts are never taken as this one
         "shard_size": shard_size,
         "normalize_embeddings": normalize,
         "encoder": asdict(encoder.config),
@@ -202,13 +233,15 @@ def encode_corpus(
     show_progress_bar: bool | None = None,
     keep_parts: bool = False,
 ) -> CorpusOutput:
-    """Embed every non-blank line of ``path`` into ``out`` (an ``(n, d)`` float32 ``.npy``), streaming, resumable.
+    """Embed every line of ``path`` into ``out`` (an ``(n, d)`` float32 ``.npy``), streaming, resumable.
 
     Call it in every process of a launched group (``torchrun``/``accelerate launch``): each encodes its shards, and
     process 0 joins them. A second call after a kill skips the finished shards; after success it returns at once.
 
     Args:
-        path: a UTF-8 text file (one text a line) or ``.jsonl`` (``{"text": ..., "instruction": ...}`` a line).
+        path: a UTF-8 text file (one text a line, split at ``"\\n"`` only; a blank line is a row too, the vector
+            of the empty text: zero under mean pooling) or ``.jsonl`` (``{"text": ..., "instruction": ...}`` a line;
+            blank lines skipped).
         out: the output ``.npy``; the line numbers, manifest and parts folder are named after it.
         encoder: the model; every process must load the same one.
         batch_size: texts per forward pass (results do not depend on it).
@@ -223,7 +256,7 @@ def encode_corpus(
     if not source.is_file():
         raise FileNotFoundError(f"Input {str(source)!r} does not exist; expected a text or .jsonl file.")
     info = process_info()
-    embeddings_path, lines_path, manifest_path, parts = output_paths(out)
+    embeddings_path, lines_path, manifest_path, parts = output_paths(check_output_path(out))
     expected = fingerprint(source, encoder, shard_size, normalize_embeddings)
     if manifest_path.is_file() and embeddings_path.is_file():
         manifest = json.loads(manifest_path.read_text())
@@ -241,7 +274,7 @@ def encode_corpus(
     error: BaseException | None = None
     bar = tqdm(desc="Encoding", unit="text", disable=not (show_progress_bar and info.is_main))
     try:
-        for index, lines in shards(source, shard_size):
+        for index, lines in shards(source, shard_size, keep_blank=not jsonl):
             n_shards = index + 1
             target = shard_path(parts, index)
             if index % info.world_size != info.rank or target.is_file():

@@ -9,9 +9,13 @@ redoes) a half-written conversion.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import importlib.util
+import json
 import logging
 import os
+import shutil
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,31 +129,98 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def convert_gguf(gguf_path: Path, target: Path) -> Path:
-    """Convert a GGUF file to a safetensors model folder once; later calls return the cached folder.
+CHECKSUMS_NAME = "lab-checksums.json"  # sha256, size and mtime of every file of a conversion, recorded when written
+
+
+def file_record(path: Path) -> dict:
+    """A file's sha256, size and modification time (the time lets a load skip re-hashing an untouched file)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    stat = path.stat()
+    return {"sha256": digest.hexdigest(), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def record_checksums(folder: Path) -> None:
+    """Write ``CHECKSUMS_NAME`` for every file in ``folder`` (the conversion's weights, config and tokenizer)."""
+    records = {p.name: file_record(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != CHECKSUMS_NAME}
+    tmp = folder / (CHECKSUMS_NAME + ".tmp")
+    tmp.write_text(json.dumps(records, indent=2) + "\n")
+    os.replace(tmp, folder / CHECKSUMS_NAME)
+
+
+def checksum_problem(folder: Path) -> str | None:
+    """The first file of a conversion that is missing or differs from its recorded checksum, or None.
+
+    A file whose size and modification time are as recorded is taken as whole (no re-hash on every load); one
+    that was written to since (zeroed, truncated, replaced) is hashed and compared.
+    """
+    try:
+        records = json.loads((folder / CHECKSUMS_NAME).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as error:
+        return f"{folder / CHECKSUMS_NAME} is missing or unreadable ({error.__class__.__name__})"
+    for name, record in records.items():
+        path = folder / name
+        if not path.is_file():
+            return f"{path} is missing"
+        stat = path.stat()
+        if stat.st_size != record["size"]:
+            return f"{path} has {stat.st_size} bytes, {record['size']} were written (truncated or corrupt)"
+        if stat.st_mtime_ns != record["mtime_ns"] and file_record(path)["sha256"] != record["sha256"]:
+            return f"{path} does not match the checksum recorded at conversion (corrupt)"
+    return None
+
+
+def clean_stale_temporaries(target: Path) -> None:
+    """Remove temporary folders an interrupted conversion of ``target`` left (hundreds of MB each); call it under
+    the conversion's lock, so no live conversion's folder is touched."""
+    for pattern in (f".{target.name}.tmp-*", f".{target.name}.old-*"):
+        for stale in target.parent.glob(pattern):
+            logger.warning("Removing %s, left by an interrupted conversion", stale)
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def write_conversion(gguf_path: Path, folder: Path) -> None:
+    """Dequantise ``gguf_path`` into a safetensors model and its tokenizer, saved in ``folder``.
 
     ``GgufConfig(dequantize=True)`` gives plain float weights: without it the model can be neither saved nor trained.
     """
-    if (target / "config.json").exists():
-        return target
-    with _file_lock(target.with_name(target.name + ".lock")):
-        if (target / "config.json").exists():  # another process finished while we waited for the lock
-            return target
-        from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
+    model = AutoModelForCausalLM.from_pretrained(
+        gguf_path.parent,
+        gguf_file=gguf_path.name,
+        quantization_config=GgufConfig(dequantize=True),
+        dtype=torch.float32,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+    if getattr(model.config, "quantization_config", None) is not None:
+        del model.config.quantization_config
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def convert_gguf(gguf_path: Path, target: Path) -> Path:
+    """Convert a GGUF file to a safetensors model folder once; later calls check it and return it.
+
+    Under a file lock: temporary folders of a killed conversion are removed, and a cached folder whose files no
+    longer match the checksums recorded at conversion is converted again (with a warning naming the file).
+    """
+    with _file_lock(target.with_name(target.name + ".lock")):
+        clean_stale_temporaries(target)
+        if (target / "config.json").exists():
+            if not (target / CHECKSUMS_NAME).exists():  # converted before checksums were recorded: trust it once
+                logger.info("Recording checksums of %s", target)
+                record_checksums(target)
+            problem = checksum_problem(target)
+            if problem is None:
+                return target
+            logger.warning("%s; converting %s again", problem, gguf_path.name)
         logger.info("Converting %s to %s (once)", gguf_path.name, target)
-        model = AutoModelForCausalLM.from_pretrained(
-            gguf_path.parent,
-            gguf_file=gguf_path.name,
-            quantization_config=GgufConfig(dequantize=True),
-            dtype=torch.float32,
-        )
-        tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
-        if getattr(model.config, "quantization_config", None) is not None:
-            del model.config.quantization_config
         with atomic_folder(target) as tmp:  # replaces a folder left by an interrupted run without config.json
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
+            write_conversion(gguf_path, tmp)
+            record_checksums(tmp)
     return target
 
 
@@ -177,10 +248,44 @@ def known_model_names() -> list[str]:
     return list(PACKAGED_MODELS) + [f"tiny-{arch}" for arch in TINY_ARCHITECTURES]
 
 
+def _unknown_model(name: str, why: str) -> ValueError:
+    return ValueError(
+        f"Unknown model {name!r}: {why}. Known names: {', '.join(known_model_names())}. "
+        "To use a hub model offline, download it where there is a network "
+        "(`huggingface-cli download ORG/NAME --local-dir DIR`) and pass DIR."
+    )
+
+
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the hub (``$HF_ENDPOINT``) cannot be reached, or None: one TCP connect, instead of the hub client's
+    retries (5 tries, ~50 s, then a traceback) when there is no network."""
+    from urllib.parse import urlparse
+
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=timeout).close()
+    except OSError as error:
+        return f"{endpoint.hostname}:{port} cannot be reached ({error.__class__.__name__}: {error})"
+    return None
+
+
+def cached_hub_snapshot(name: str) -> str | None:
+    """The local folder of a hub model already in the Hugging Face cache, or None (never contacts the hub)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(name, local_files_only=True)
+    except Exception:  # noqa: BLE001 - any miss (not cached, partial, no such repo) means "not local"
+        return None
+
+
 def resolve_model_path(name_or_path: str | os.PathLike) -> str:
     """Map a short name, local folder or hub id to something ``from_pretrained`` accepts.
 
-    Raises a ``ValueError`` listing the known names when offline and the name is neither local nor known.
+    A hub id already in the Hugging Face cache resolves to its local folder. Raises a ``ValueError`` listing the
+    known names when the name is neither local nor known and the hub is offline (``HF_HUB_OFFLINE=1``) or cannot
+    be reached (checked in seconds).
     """
     name = str(name_or_path)
     if name in PACKAGED_MODELS:
@@ -188,12 +293,17 @@ def resolve_model_path(name_or_path: str | os.PathLike) -> str:
     if Path(name).expanduser().is_dir():
         return str(Path(name).expanduser())
     looks_like_hub_id = name.count("/") == 1 and not name.startswith((".", "/", "~"))
-    if not looks_like_hub_id or is_offline():
-        why = "it is not a local folder" + (" and the hub is offline (HF_HUB_OFFLINE=1)" if is_offline() else "")
-        raise ValueError(
-            f"Unknown model {name!r}: {why}. Known names: {', '.join(known_model_names())}. "
-            "To use a hub model offline, download it where there is a network "
-            "(`huggingface-cli download ORG/NAME --local-dir DIR`) and pass DIR."
+    if not looks_like_hub_id:
+        raise _unknown_model(name, "it is not a local folder")
+    local = cached_hub_snapshot(name)
+    if local:
+        return local
+    if is_offline():
+        raise _unknown_model(name, "it is not a local folder and the hub is offline (HF_HUB_OFFLINE=1)")
+    unreachable = hub_unreachable()
+    if unreachable:
+        raise _unknown_model(
+            name, f"it is not a local folder, not in the Hugging Face cache, and the hub {unreachable}"
         )
     return name
 
@@ -202,6 +312,24 @@ def ensure_pad_token(tokenizer) -> None:
     """Give a tokenizer without a pad token (Llama-style) its EOS as pad; padding is always masked, so any id works."""
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
+
+
+@contextmanager
+def readable_load_errors(path: str) -> Iterator[None]:
+    """Turn a raw error from reading a local model folder (a truncated weights or tokenizer file) into one
+    ``ValueError`` line that names the folder and says what to do."""
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001 - safetensors, tokenizers and json raise their own types
+        if not Path(path).is_dir() or isinstance(error, (TypeError, MemoryError)):
+            raise
+        first = (str(error).strip().splitlines() or [""])[0][:300]
+        fix = (
+            "It is the lab's conversion cache: delete that folder and it is converted again."
+            if Path(path).resolve().is_relative_to(cache_dir().resolve())
+            else "Re-download or re-save the model there."
+        )
+        raise ValueError(f"Cannot load the model in {path} ({error.__class__.__name__}: {first}). {fix}") from error
 
 
 def load_model(
@@ -232,13 +360,14 @@ def load_model(
     else:
         path = resolve_model_path(name)
         auto = AutoModelForCausalLM if causal_lm else AutoModel
-        try:
-            model = auto.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
-        except ValueError as error:
-            if attn_implementation != "sdpa" or "does not support an attention implementation" not in str(error):
-                raise
-            logger.info("SDPA is not available for this architecture; using eager attention.")
-            model = auto.from_pretrained(path, dtype=dtype, attn_implementation="eager")
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        with readable_load_errors(path):
+            try:
+                model = auto.from_pretrained(path, dtype=dtype, attn_implementation=attn_implementation)
+            except ValueError as error:
+                if attn_implementation != "sdpa" or "does not support an attention implementation" not in str(error):
+                    raise
+                logger.info("SDPA is not available for this architecture; using eager attention.")
+                model = auto.from_pretrained(path, dtype=dtype, attn_implementation="eager")
+            tokenizer = AutoTokenizer.from_pretrained(path)
     ensure_pad_token(tokenizer)
     return model, tokenizer

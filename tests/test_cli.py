@@ -12,7 +12,7 @@ def run_lab(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lab", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_encode_writes_one_row_per_nonblank_line(tmp_path):
+def test_encode_writes_one_row_per_line(tmp_path):
     (tmp_path / "texts.txt").write_text("first text\n\nsecond text\nthird one\n", encoding="utf-8")
     result = run_lab(
         "encode",
@@ -28,7 +28,7 @@ def test_encode_writes_one_row_per_nonblank_line(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     embeddings = np.load(tmp_path / "emb.npy")
-    assert embeddings.shape == (3, 64) and embeddings.dtype == np.float32
+    assert embeddings.shape == (4, 64) and embeddings.dtype == np.float32  # the blank line is row 1
     assert "Encoding" in result.stderr  # the progress bar
 
 

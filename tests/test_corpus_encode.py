@@ -23,18 +23,11 @@ WORDS = "the cat sat on a mat while dogs ran in the park and markets fell after 
 
 
 def write_corpus(path: Path, n: int = 23) -> tuple[list[str], list[int]]:
-    """``n`` texts of varied length with blank lines between some -> (texts, their 0-based line numbers)."""
+    """``n`` lines of varied length, some blank (a blank line is a row too) -> (texts, their 0-based line numbers)."""
     rng = np.random.default_rng(0)
-    lines, texts, numbers = [], [], []
-    for i in range(n):
-        if i % 4 == 1:
-            lines.append("   ")  # blank: no row
-        numbers.append(len(lines))
-        text = " ".join(rng.choice(WORDS, size=int(rng.integers(1, 30))))
-        texts.append(text)
-        lines.append(text)
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return texts, numbers
+    texts = ["   " if i % 4 == 1 else " ".join(rng.choice(WORDS, size=int(rng.integers(1, 30)))) for i in range(n)]
+    path.write_text("\n".join(texts) + "\n", encoding="utf-8")
+    return texts, list(range(n))
 
 
 @pytest.fixture(scope="module")

@@ -113,13 +113,16 @@ def test_cli_help_lists_fields(capsys: pytest.CaptureFixture) -> None:
 
 def test_resume_skips_a_checkpoint_killed_while_being_written(tmp_path: Path) -> None:
     """A kill during saving leaves checkpoint-N without trainer_state.json: resume must take the last complete one."""
+    import torch
+    from safetensors.torch import save_file
+
     from lab.training.checkpoints import last_complete_checkpoint
 
     for step, complete in ((4, True), (8, True), (12, False)):
         folder = tmp_path / f"checkpoint-{step}"
         folder.mkdir()
-        (folder / "adapter_model.safetensors").write_bytes(b"")
+        save_file({"w": torch.zeros(2)}, folder / "adapter_model.safetensors")
         if complete:
-            (folder / "trainer_state.json").write_text("{}")
+            (folder / "trainer_state.json").write_text(f'{{"global_step": {step}}}')
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-8")
     assert last_complete_checkpoint(tmp_path / "checkpoint-12") is None

@@ -39,9 +39,14 @@ def load_model(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from lab.corpus_encode import encode_corpus
+    from pathlib import Path
+
+    from lab.corpus_encode import check_output_path, encode_corpus
     from lab.distributed import init_distributed, rank_device
 
+    check_output_path(args.output)  # before the model loads: a bad output path costs nothing
+    if not Path(args.input).is_file():
+        raise FileNotFoundError(f"Input {args.input!r} does not exist; expected a text or .jsonl file.")
     info, created = init_distributed()  # under torchrun / accelerate launch: one shard of the corpus per process
     if info.world_size > 1 and args.device in (None, "cuda"):
         args.device = rank_device(info)
@@ -71,9 +76,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--input",
         required=True,
-        help="a UTF-8 text file, one text a line (blank lines skipped), or .jsonl ('text' [, 'instruction'])",
+        help="a UTF-8 text file, one text a line (split at \\n only; a blank line is a row: the empty text's vector), "
+        "or .jsonl ('text' [, 'instruction']; blank lines skipped)",
     )
-    parser.add_argument("--output", required=True, help="where to write the (n, d) float32 .npy")
+    parser.add_argument(
+        "--output", required=True, help="the (n, d) float32 .npy to write (must end in .npy; row i = line i)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--normalize", action="store_true", help="unit-length embeddings")
     parser.add_argument(

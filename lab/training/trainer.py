@@ -27,6 +27,8 @@ from lab.training.checkpoints import (
     METRICS_LOG_NAME,
     METRICS_NAME,
     RUN_CONFIG_NAME,
+    check_finite,
+    check_same_run,
     read_metrics_log,
     resolve_resume,
     save_run,
@@ -60,6 +62,14 @@ class MetricsFileCallback(TrainerCallback):
         if state.is_world_process_zero and logs:
             with open(self.path, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps({"step": state.global_step, **logs}) + "\n")
+
+
+class FiniteWeightsCallback(TrainerCallback):
+    """Stops a diverged run after the optimizer step that made a trained weight NaN or infinite (before it is saved:
+    the Trainer checkpoints after ``on_step_end``). The loss is checked on every micro-batch in ``compute_loss``."""
+
+    def on_step_end(self, args, state, control, model=None, **kwargs) -> None:
+        check_finite(None, model, state.global_step)
 
 
 class TimeLimitCallback(TrainerCallback):
@@ -133,6 +143,7 @@ class LabTrainer(Trainer):
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, correct, counted = self.loss_fn(model, inputs)
+        check_finite(float(loss.detach()), None, self.state.global_step + 1)  # the step this micro-batch is part of
         if self.token_weighted and num_items_in_batch is not None:
             # mean over this micro-batch's tokens -> its share of the mean over the global batch's tokens; DDP then
             # averages the processes' gradients, so each process's share is scaled back up by their number
@@ -216,6 +227,7 @@ def training_arguments(config: TrainingConfig, has_eval: bool, best_metric: str 
         seed=config.seed,
         data_seed=config.seed,
         logging_steps=config.logging_steps,
+        logging_nan_inf_filter=False,  # never log a NaN loss as the mean of earlier ones (0.0 at the start)
         eval_strategy="steps" if eval_every else "no",
         eval_steps=eval_every,
         save_strategy="steps",
@@ -270,6 +282,10 @@ def run_training(
             ``LabTrainer``).
     """
     out = Path(config.output_dir)
+    if config.resume != "never":  # continuing a run: it must be the same run (checked before anything is written)
+        check_same_run(out, config)
+        if config.resume != "auto":
+            check_same_run(Path(config.resume).parent, config)
     out.mkdir(parents=True, exist_ok=True)
     (out / RUN_CONFIG_NAME).write_text(json.dumps(config_to_dict(config), indent=2) + "\n")
     eval_dataset = SequenceDataset(eval_sequences) if eval_sequences else None
@@ -282,7 +298,7 @@ def run_training(
         eval_dataset=eval_dataset if eval_dataset is not None or evaluator is None else SequenceDataset([]),
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[MetricsFileCallback(out / METRICS_LOG_NAME), EpochCallback(collator)]
+        callbacks=[MetricsFileCallback(out / METRICS_LOG_NAME), EpochCallback(collator), FiniteWeightsCallback()]
         + ([TimeLimitCallback(config.max_minutes)] if config.max_minutes else []),
         loss_fn=loss_fn,
         eval_collator=eval_collator,
