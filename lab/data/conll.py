@@ -49,14 +49,17 @@ def check_task(task: str) -> str:
     return task
 
 
-def parse_conll(text: str, source: str = "<string>") -> list[Sentence]:
-    """Sentences of CoNLL-format text (``word POS chunk NER`` columns); a ``ValueError`` names a malformed line."""
-    sentences: list[Sentence] = []
+def parse_conll_documents(text: str, source: str = "<string>") -> list[list[Sentence]]:
+    """Sentences of CoNLL-format text grouped by document: a ``-DOCSTART-`` line starts one (empty ones dropped).
+
+    A ``ValueError`` names a malformed line (not the four columns ``word POS chunk NER``).
+    """
+    documents: list[list[Sentence]] = [[]]
     rows: list[list[str]] = []
 
     def flush() -> None:
         if rows:
-            sentences.append(Sentence(*(tuple(col) for col in zip(*rows))))
+            documents[-1].append(Sentence(*(tuple(col) for col in zip(*rows))))
             rows.clear()
 
     for number, line in enumerate(text.splitlines(), start=1):
@@ -65,6 +68,7 @@ def parse_conll(text: str, source: str = "<string>") -> list[Sentence]:
             continue
         if line.startswith("-DOCSTART-"):  # document separator, not a sentence
             flush()
+            documents.append([])
             continue
         cols = line.split()
         if len(cols) != 4:
@@ -73,7 +77,12 @@ def parse_conll(text: str, source: str = "<string>") -> list[Sentence]:
             )
         rows.append(cols)
     flush()
-    return sentences
+    return [document for document in documents if document]
+
+
+def parse_conll(text: str, source: str = "<string>") -> list[Sentence]:
+    """Sentences of CoNLL-format text (``word POS chunk NER`` columns), documents run together."""
+    return [sentence for document in parse_conll_documents(text, source) for sentence in document]
 
 
 def read_conll(path: str | os.PathLike) -> list[Sentence]:
