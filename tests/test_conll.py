@@ -12,7 +12,9 @@ from lab.data.conll import (
     load_conll2003,
     load_hf,
     parse_conll,
+    parse_conll_documents,
     read_conll,
+    split_path,
 )
 
 # Invented sentences in CoNLL format (not from the corpus).
@@ -39,6 +41,13 @@ def test_parse_hand_made_sentences():
     assert sentences[0].tags("pos") == ("NNP", "NNP", "VBZ", "NNS", ".")
     assert sentences[0].tags("chunk") == ("B-NP", "I-NP", "B-VP", "B-NP", "O")
     assert sentences[1].tags("ner") == ("B-LOC", "I-LOC", "O")  # no blank line at the end: still flushed
+
+
+def test_documents_are_cut_at_docstart_lines():
+    before = "Hello UH B-INTJ O\n\n"  # a sentence before the first -DOCSTART- is a document of its own
+    documents = parse_conll_documents(before + HAND_MADE + "\n-DOCSTART- -X- -X- O\n\n")  # a trailing empty one
+    assert [[s.words[0] for s in d] for d in documents] == [["Hello"], ["Mira"], ["Lake"]]
+    assert [s for d in documents[1:] for s in d] == parse_conll(HAND_MADE)
 
 
 def test_malformed_line_and_unknown_task_are_named():
@@ -76,3 +85,6 @@ def test_package_splits_have_published_sizes(split):
     assert all(len(s.words) == len(s.pos) == len(s.chunk) == len(s.ner) for s in sentences)
     assert not any(s.words[0] == "-DOCSTART-" for s in sentences)
     assert {t.split("-")[-1] for s in sentences for t in s.ner} == {"O", "PER", "ORG", "LOC", "MISC"}
+    documents = parse_conll_documents(split_path(split).read_text(encoding="utf-8"))
+    assert len(documents) == {"train": 946, "valid": 216, "test": 231}[split]  # as published
+    assert [s for d in documents for s in d] == sentences

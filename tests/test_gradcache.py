@@ -8,7 +8,7 @@ import torch
 from lab.encoder import EncoderConfig, LLM2Vec
 from lab.tiny import tiny_model, tiny_tokenizer
 from lab.training.dropout import set_attention_dropout
-from lab.training.gradcache import RngState, cached_backward, split_chunks
+from lab.training.gradcache import RngState, cached_backward
 from lab.training.losses import info_nce
 
 QUERIES = [
@@ -31,6 +31,11 @@ POSITIVES = [
     "Rain fell on the park.",
     "Rates went up by half a point.",
 ]
+
+
+def split_chunks(items: list[str], size: int) -> list[list[str]]:
+    """``items`` in consecutive chunks of at most ``size``."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def encoder(dropout: float) -> LLM2Vec:
@@ -110,9 +115,3 @@ def test_rng_replay_restores_the_callers_stream():
     torch.manual_seed(0)
     torch.rand(3)
     assert torch.equal(first, again) and torch.equal(after, torch.rand(3))
-
-
-def test_split_chunks():
-    assert split_chunks(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
-    with pytest.raises(ValueError, match="got 0"):
-        split_chunks([1], 0)

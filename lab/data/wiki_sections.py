@@ -12,10 +12,9 @@ import json
 import logging
 import os
 import re
-import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 
-from lab.data.corpus import _DROP_SECTIONS, clean_wikitext, wiki_sample_xml  # one list of sections to drop
+from lab.data.corpus import _DROP_SECTIONS, clean_wikitext, wiki_pages, wiki_sample_xml  # one list of sections to drop
 from lab.models import cache_dir
 
 logger = logging.getLogger(__name__)
@@ -60,15 +59,7 @@ def split_sections(article: str, markup: str) -> list[WikiSection]:
 
 def parse_sections(xml_text: str) -> list[WikiSection]:
     """Sections of every main-namespace, non-redirect page of a MediaWiki XML dump, in dump order."""
-    root = ElementTree.fromstring(xml_text)
-    namespace = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-    sections = []
-    for page in root.iter(f"{namespace}page"):
-        if page.findtext(f"{namespace}ns") != "0" or page.find(f"{namespace}redirect") is not None:
-            continue
-        markup = page.findtext(f"{namespace}revision/{namespace}text") or ""
-        sections.extend(split_sections(page.findtext(f"{namespace}title") or "", markup))
-    return sections
+    return [section for title, markup in wiki_pages(xml_text) for section in split_sections(title, markup)]
 
 
 def wiki_sections() -> list[WikiSection]:

@@ -51,13 +51,10 @@ class Task:
 
 
 @dataclass
-class STSTask(Task):
-    """Sentence pairs with gold similarity scores: Spearman of cosine (MTEB's ``cosine_spearman``)."""
+class PairTask(Task):
+    """What the pair tasks share: sentence pairs, both sides embedded with the instruction, each text once."""
 
     pairs: list[tuple[str, str]] = field(default_factory=list)
-    scores: list[float] = field(default_factory=list)
-    kind: ClassVar[str] = "STS"
-    main_metric: ClassVar[str] = "spearman"
 
     def texts(self) -> list[tuple[str, list[str]]]:
         return [(self.instruction, _unique([t for pair in self.pairs for t in pair])[0])]
@@ -65,9 +62,22 @@ class STSTask(Task):
     def size(self) -> dict[str, int]:
         return {"pairs": len(self.pairs), "texts": len(self.texts()[0][1])}
 
-    def evaluate(self, embed: Embed) -> dict[str, float]:
+    def embed_pairs(self, embed: Embed) -> np.ndarray:
+        """Both sides of every pair -> (n, 2, C)."""
         distinct, rows = _unique([t for pair in self.pairs for t in pair])
-        emb = embed(distinct, self.instruction)[rows].reshape(len(self.pairs), 2, -1)  # (n, 2, C)
+        return embed(distinct, self.instruction)[rows].reshape(len(self.pairs), 2, -1)  # (n, 2, C)
+
+
+@dataclass
+class STSTask(PairTask):
+    """Sentence pairs with gold similarity scores: Spearman of cosine (MTEB's ``cosine_spearman``)."""
+
+    scores: list[float] = field(default_factory=list)
+    kind: ClassVar[str] = "STS"
+    main_metric: ClassVar[str] = "spearman"
+
+    def evaluate(self, embed: Embed) -> dict[str, float]:
+        emb = self.embed_pairs(embed)  # (n, 2, C)
         emb = emb / np.linalg.norm(emb, axis=-1, keepdims=True).clip(1e-12)
         cosine = (emb[:, 0] * emb[:, 1]).sum(axis=1)  # (n,)
         spearman, pearson = correlations(cosine, np.asarray(self.scores))
@@ -75,23 +85,18 @@ class STSTask(Task):
 
 
 @dataclass
-class PairClassificationTask(Task):
+class PairClassificationTask(PairTask):
     """Sentence pairs labelled 1 (paraphrase) or 0: average precision, MTEB's ``max_ap`` over similarity functions."""
 
-    pairs: list[tuple[str, str]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     kind: ClassVar[str] = "PairClassification"
     main_metric: ClassVar[str] = "max_ap"
-
-    def texts(self) -> list[tuple[str, list[str]]]:
-        return [(self.instruction, _unique([t for pair in self.pairs for t in pair])[0])]
 
     def size(self) -> dict[str, int]:
         return {"pairs": len(self.pairs), "positives": int(sum(self.labels)), "texts": len(self.texts()[0][1])}
 
     def evaluate(self, embed: Embed) -> dict[str, float]:
-        distinct, rows = _unique([t for pair in self.pairs for t in pair])
-        emb = embed(distinct, self.instruction)[rows].reshape(len(self.pairs), 2, -1)  # (n, 2, C)
+        emb = self.embed_pairs(embed)  # (n, 2, C)
         return evaluate_pairs(emb[:, 0], emb[:, 1], np.asarray(self.labels))
 
 
@@ -140,39 +145,44 @@ class ClusteringTask(Task):
 
 
 @dataclass
-class RetrievalTask(Task):
-    """Queries (with the instruction) against a corpus (without): nDCG@10, MRR@10, recall@100 over the whole corpus."""
+class QueryTask(Task):
+    """What the ranking tasks share: queries (with the instruction, each once) against a corpus (without)."""
 
     queries: list[str] = field(default_factory=list)
     corpus: list[str] = field(default_factory=list)  # distinct documents
-    relevant: list[set[int]] = field(default_factory=list)  # per query, indices into corpus
-    kind: ClassVar[str] = "Retrieval"
-    main_metric: ClassVar[str] = "ndcg_at_10"
 
     def texts(self) -> list[tuple[str, list[str]]]:
         return [(self.instruction, _unique(self.queries)[0]), ("", list(self.corpus))]
+
+    def embed_both(self, embed: Embed) -> tuple[np.ndarray, np.ndarray]:
+        """(queries (q, C), corpus (n, C))."""
+        distinct, rows = _unique(self.queries)
+        return embed(distinct, self.instruction)[rows], embed(self.corpus, "")
+
+
+@dataclass
+class RetrievalTask(QueryTask):
+    """Queries (with the instruction) against a corpus (without): nDCG@10, MRR@10, recall@100 over the whole corpus."""
+
+    relevant: list[set[int]] = field(default_factory=list)  # per query, indices into corpus
+    kind: ClassVar[str] = "Retrieval"
+    main_metric: ClassVar[str] = "ndcg_at_10"
 
     def size(self) -> dict[str, int]:
         return {"queries": len(self.queries), "documents": len(self.corpus)}
 
     def evaluate(self, embed: Embed) -> dict[str, float]:
-        distinct, rows = _unique(self.queries)
-        return evaluate_retrieval(embed(distinct, self.instruction)[rows], embed(self.corpus, ""), self.relevant)
+        return evaluate_retrieval(*self.embed_both(embed), self.relevant)
 
 
 @dataclass
-class RerankingTask(Task):
+class RerankingTask(QueryTask):
     """Queries, each with a short candidate list from the corpus: MAP and MRR@10 of the cosine ranking."""
 
-    queries: list[str] = field(default_factory=list)
-    corpus: list[str] = field(default_factory=list)
     candidates: list[list[int]] = field(default_factory=list)  # per query, indices into corpus
     relevant: list[set[int]] = field(default_factory=list)  # per query, a subset of its candidates
     kind: ClassVar[str] = "Reranking"
     main_metric: ClassVar[str] = "map"
-
-    def texts(self) -> list[tuple[str, list[str]]]:
-        return [(self.instruction, _unique(self.queries)[0]), ("", list(self.corpus))]
 
     def size(self) -> dict[str, int]:
         return {
@@ -182,6 +192,4 @@ class RerankingTask(Task):
         }
 
     def evaluate(self, embed: Embed) -> dict[str, float]:
-        distinct, rows = _unique(self.queries)
-        queries = embed(distinct, self.instruction)[rows]
-        return evaluate_reranking(queries, embed(self.corpus, ""), self.candidates, self.relevant)
+        return evaluate_reranking(*self.embed_both(embed), self.candidates, self.relevant)

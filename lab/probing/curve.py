@@ -167,20 +167,14 @@ def write_curve(rows: list[dict], output_dir: str | Path, settings: dict) -> dic
     """``probe_curve.json`` (rows and settings), ``probe_curve.csv`` and the figure (HTML, and PNG when possible)."""
     import pandas as pd
 
-    from lab.probing.report import save_png
+    from lab.probing.report import write_figure
 
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out / "probe_curve.json", "csv": out / "probe_curve.csv", "html": out / "probe_curve.html"}
+    paths = {"json": out / "probe_curve.json", "csv": out / "probe_curve.csv"}
     paths["json"].write_text(json.dumps({"settings": settings, "rows": rows}, indent=1, default=str) + "\n")
     pd.DataFrame(rows).to_csv(paths["csv"], index=False, float_format="%.4f")
-    figure = curve_figure(rows)
-    figure.write_html(paths["html"], include_plotlyjs="cdn")
-    try:
-        paths["png"] = save_png(figure, out / "probe_curve.png")
-    except Exception as error:  # PNG needs kaleido or a local Chromium; the HTML is the figure of record
-        logger.warning("PNG figure not written (%s).", error)
-    return paths
+    return {**paths, **write_figure(curve_figure(rows), out, "probe_curve")}
 
 
 def curve_settings(

@@ -113,17 +113,21 @@ def write_results(
         "json": out / "probe_results.json",
         "csv": out / "probe_results.csv",
         "summary": out / "probe_summary.csv",
-        "html": out / "probe_layers.html",
     }
     paths["json"].write_text(
         json.dumps({"settings": settings, "skipped": list(skipped), "summary": summary, "rows": rows}, indent=1) + "\n"
     )
     pd.DataFrame(rows).to_csv(paths["csv"], index=False, float_format="%.4f")
     pd.DataFrame(summary).to_csv(paths["summary"], index=False, float_format="%.4f")
-    figure = layer_figure(rows)
+    return {**paths, **write_figure(layer_figure(rows), out, "probe_layers")}
+
+
+def write_figure(figure, out: Path, stem: str) -> dict[str, Path]:
+    """``{stem}.html`` and, when kaleido or a local Chromium can render it, ``{stem}.png``; returns the paths."""
+    paths = {"html": out / f"{stem}.html"}
     figure.write_html(paths["html"], include_plotlyjs="cdn")  # small file; the viewer fetches plotly.js
     try:
-        paths["png"] = save_png(figure, out / "probe_layers.png")
+        paths["png"] = save_png(figure, out / f"{stem}.png")
     except Exception as error:  # PNG needs kaleido or a local Chromium; the HTML is the figure of record
         logger.warning("PNG figure not written (%s).", error)
     return paths

@@ -20,7 +20,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
+from lab.data.sentences import WIKI_SENTENCES
 from lab.pooling import canonical_pooling
+from lab.training.dropout import SIMCSE_ATTENTION_DROPOUT
 from lab.training.losses import SCALE
 
 C = TypeVar("C", bound="TrainingConfig")
@@ -28,6 +30,7 @@ C = TypeVar("C", bound="TrainingConfig")
 MASKING_STRATEGIES = ("bert", "replace_all")  # BERT's 80/10/10, or every selected token -> the mask token
 SAMPLING_STRATEGIES = ("random", "group_by_length", "sequential")  # transformers' train_sampling_strategy values
 MASK_TOKENS = ("_", "eos", "<mask>")  # the paper's "blank", the EOS token, or a new token with a trained embedding
+STSB_PAIRS = "stsb-pairs"  # the supervised default: STS-B train pairs with mined hard negatives
 
 
 def doc(text: str) -> dict[str, str]:
@@ -103,18 +106,9 @@ class TrainingConfig:
     disable_tqdm: bool = field(default=False, metadata=doc("hide the progress bar"))
 
     def __post_init__(self) -> None:
-        positive = [
-            "lora_r",
-            "lora_alpha",
-            "max_seq_length",
-            "max_steps",
-            "per_device_train_batch_size",
-            "per_device_eval_batch_size",
-            "gradient_accumulation_steps",
-            "logging_steps",
-            "save_steps",
-            "save_total_limit",
-        ]
+        positive = ("lora_r", "lora_alpha", "max_seq_length", "max_steps", "per_device_train_batch_size")
+        positive += ("per_device_eval_batch_size", "gradient_accumulation_steps", "logging_steps", "save_steps")
+        positive += ("save_total_limit",)
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -178,7 +172,7 @@ class MNTPConfig(TrainingConfig):
 
 @dataclass
 class ContrastiveSettings:
-    """Fields both contrastive trainers add to ``TrainingConfig`` (a mixin: defaults live here only)."""
+    """Fields both contrastive stages add: a mixin only so that they stay first in ``run_config.json``."""
 
     pooling: str = field(default="mean", metadata=doc("pooling trained and saved with the run (LLM2Vec: mean)"))
     scale: float = field(default=SCALE, metadata=doc("1 / temperature of the InfoNCE loss (0.05 -> 20)"))
@@ -186,8 +180,18 @@ class ContrastiveSettings:
         default=0, metadata=doc("GradCache: embed the batch in chunks of N texts, same gradients (0 = off)")
     )
 
-    def validate_contrastive(self) -> None:
-        """Checks of the shared fields; each trainer's ``__post_init__`` calls it."""
+
+@dataclass
+class ContrastiveConfig(TrainingConfig, ContrastiveSettings):
+    """What SimCSE and supervised training share: a fresh LoRA on the merged MNTP weights, trained with a pooling."""
+
+    adapters: list[str] = field(
+        default_factory=lambda: ["mntp"],
+        metadata=doc("adapters merged before training (LLM2Vec: the MNTP adapter)"),
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         canonical_pooling(self.pooling)
         if self.scale <= 0:
             raise ValueError(f"scale must be > 0; got {self.scale!r}.")
@@ -200,11 +204,75 @@ class ContrastiveSettings:
             )
 
 
+@dataclass
+class SimCSEConfig(ContrastiveConfig):
+    """Unsupervised SimCSE on top of merged adapters (the paper's defaults)."""
+
+    output_dir: str = field(default="runs/simcse", metadata=doc("where checkpoints, adapter, config and metrics go"))
+    dataset: str = field(
+        default=WIKI_SENTENCES,
+        metadata=doc(
+            "wiki-sentences (the Wikipedia sample's distinct sentences, the paper's choice), stsb-train (STS-B train "
+            "sentences), wiki-sample, a .txt (one text a line) or .jsonl ('text') file"
+        ),
+    )
+    max_seq_length: int = field(default=128, metadata=doc("tokens per sentence (longer ones are cut)"))
+    per_device_train_batch_size: int = field(default=128, metadata=doc("sentences per batch (each seen twice)"))
+    learning_rate: float = field(default=3e-5, metadata=doc("peak learning rate (LLM2Vec's SimCSE value)"))
+    attention_dropout: float = field(
+        default=SIMCSE_ATTENTION_DROPOUT, metadata=doc("attention dropout: SimCSE's only noise (paper: 0.3)")
+    )
+    eval_fraction: float = field(default=0.0, metadata=doc("unused: SimCSE is judged on STS-B (python -m lab eval)"))
+    eval_stsb_dev: bool = field(
+        default=True,
+        metadata=doc("every eval_steps, STS-B dev Spearman (all 1,500 pairs); the run ends on the best checkpoint"),
+    )
+    eval_stsb_pairs: int = field(default=0, metadata=doc("use the first N STS-B dev pairs (0 = all; tests only)"))
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0.0 < self.attention_dropout < 1.0:
+            raise ValueError(f"attention_dropout must be in (0, 1) for SimCSE; got {self.attention_dropout!r}.")
+
+
+@dataclass
+class SupervisedConfig(ContrastiveConfig):
+    """Supervised contrastive training with in-batch and hard negatives (defaults: the paper's, per process)."""
+
+    output_dir: str = field(
+        default="runs/supervised", metadata=doc("where checkpoints, adapter, config and metrics go")
+    )
+    dataset: str = field(
+        default=STSB_PAIRS,
+        metadata=doc(
+            "stsb-pairs (STS-B train pairs >= 4 with hard negatives) or a .jsonl of query/positive[/negative] records"
+        ),
+    )
+    instruction: str = field(default="", metadata=doc("instruction for queries whose record has none"))
+    min_positive_score: float = field(
+        default=4.0, metadata=doc("stsb-pairs: pairs scoring at least this are positives")
+    )
+    max_negative_score: float = field(
+        default=1.0, metadata=doc("stsb-pairs: hard negatives from pairs scoring <= this")
+    )
+    max_seq_length: int = field(default=128, metadata=doc("tokens per text, instruction included"))
+    per_device_train_batch_size: int = field(default=64, metadata=doc("records per process per batch (paper: 64 x 8)"))
+    learning_rate: float = field(default=2e-4, metadata=doc("peak learning rate (LLM2Vec's supervised value)"))
+    eval_fraction: float = field(default=0.05, metadata=doc("fraction of records held out for evaluation"))
+    train_sampling_strategy: str = field(
+        default="sequential", metadata=doc("sequential: keep the one-source-per-batch order")
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.train_sampling_strategy != "sequential":
+            raise ValueError(
+                "train_sampling_strategy must be 'sequential' (batches are pre-arranged by source); "
+                f"got {self.train_sampling_strategy!r}."
+            )
+
+
 # ---------------------------------------------------------------------------------------------- loading and parsing
-
-
-def _resolved_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
 
 
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
@@ -279,7 +347,7 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
 
 def build_config(cls: type[C], values: dict[str, Any]) -> C:
     """Instantiate ``cls`` from a mapping, converting types; unknown keys raise a ``ValueError`` listing valid ones."""
-    hints = _resolved_types(cls)
+    hints = typing.get_type_hints(cls)
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -299,7 +367,7 @@ def load_config(cls: type[C], path: str | os.PathLike | None = None, overrides: 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
     """``--config FILE`` plus one ``--field VALUE`` option per dataclass field (values stay strings until loading)."""
     parser.add_argument("--config", default=None, help="a JSON or YAML file of field: value")
-    hints = _resolved_types(cls)
+    hints = typing.get_type_hints(cls)
     for f in fields(cls):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         kind = _unwrap_optional(hints[f.name])[0]

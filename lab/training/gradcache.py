@@ -87,10 +87,3 @@ def cached_backward(
         with state.replay(), sync():
             embed(chunk).backward(grad_part)  # adds (dL/de) . (de/dtheta) into every parameter's .grad
     return loss.detach(), [emb.detach() for emb in detached]
-
-
-def split_chunks(items: Sequence[Any], chunk_size: int) -> list[Sequence[Any]]:
-    """``items`` cut into consecutive chunks of at most ``chunk_size``."""
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
-    return [items[i : i + chunk_size] for i in range(0, len(items), chunk_size)]

@@ -9,53 +9,17 @@ a fresh LoRA on top of the *merged* MNTP weights: ``adapters: [mntp]`` in the co
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 from lab.data.sentences import WIKI_SENTENCES
-from lab.training.config import ContrastiveSettings, TrainingConfig, doc
+from lab.training.config import SimCSEConfig
 from lab.training.contrastive import ContrastiveBatch, Feature, contrastive_step, encode_texts, pad_group
-from lab.training.dropout import SIMCSE_ATTENTION_DROPOUT, set_attention_dropout
+from lab.training.dropout import set_attention_dropout
 
 logger = logging.getLogger(__name__)
 
 STSB_TRAIN = "stsb-train"  # the sentences of STS-B's train split (never dev/test), scores unused
-
-
-@dataclass
-class SimCSEConfig(TrainingConfig, ContrastiveSettings):
-    """Unsupervised SimCSE on top of merged adapters (the paper's defaults)."""
-
-    output_dir: str = field(default="runs/simcse", metadata=doc("where checkpoints, adapter, config and metrics go"))
-    adapters: list[str] = field(
-        default_factory=lambda: ["mntp"],
-        metadata=doc("adapters merged before training (LLM2Vec: the MNTP adapter)"),
-    )
-    dataset: str = field(
-        default=WIKI_SENTENCES,
-        metadata=doc(
-            "wiki-sentences (the Wikipedia sample's distinct sentences, the paper's choice), stsb-train (STS-B train "
-            "sentences), wiki-sample, a .txt (one text a line) or .jsonl ('text') file"
-        ),
-    )
-    max_seq_length: int = field(default=128, metadata=doc("tokens per sentence (longer ones are cut)"))
-    per_device_train_batch_size: int = field(default=128, metadata=doc("sentences per batch (each seen twice)"))
-    learning_rate: float = field(default=3e-5, metadata=doc("peak learning rate (LLM2Vec's SimCSE value)"))
-    attention_dropout: float = field(
-        default=SIMCSE_ATTENTION_DROPOUT, metadata=doc("attention dropout: SimCSE's only noise (paper: 0.3)")
-    )
-    eval_fraction: float = field(default=0.0, metadata=doc("unused: SimCSE is judged on STS-B (python -m lab eval)"))
-    eval_stsb_dev: bool = field(
-        default=True,
-        metadata=doc("every eval_steps, STS-B dev Spearman (all 1,500 pairs); the run ends on the best checkpoint"),
-    )
-    eval_stsb_pairs: int = field(default=0, metadata=doc("use the first N STS-B dev pairs (0 = all; tests only)"))
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.validate_contrastive()
-        if not 0.0 < self.attention_dropout < 1.0:
-            raise ValueError(f"attention_dropout must be in (0, 1) for SimCSE; got {self.attention_dropout!r}.")
 
 
 def load_sentences(source: str, max_documents: int = 0) -> list[str]:

@@ -22,18 +22,16 @@ import json
 import logging
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from lab.training.config import ContrastiveSettings, TrainingConfig, doc
+from lab.training.config import STSB_PAIRS, SupervisedConfig
 from lab.training.contrastive import ContrastiveBatch, Feature, contrastive_step, encode_texts, pad_group
 
 logger = logging.getLogger(__name__)
-
-STSB_PAIRS = "stsb-pairs"
 
 
 @dataclass
@@ -45,48 +43,6 @@ class PairRecord:
     negative: str | None = None
     instruction: str = ""
     source: str = "default"
-
-
-@dataclass
-class SupervisedConfig(TrainingConfig, ContrastiveSettings):
-    """Supervised contrastive training with in-batch and hard negatives (defaults: the paper's, per process)."""
-
-    output_dir: str = field(
-        default="runs/supervised", metadata=doc("where checkpoints, adapter, config and metrics go")
-    )
-    adapters: list[str] = field(
-        default_factory=lambda: ["mntp"],
-        metadata=doc("adapters merged before training (LLM2Vec: the MNTP adapter)"),
-    )
-    dataset: str = field(
-        default=STSB_PAIRS,
-        metadata=doc(
-            "stsb-pairs (STS-B train pairs >= 4 with hard negatives) or a .jsonl of query/positive[/negative] records"
-        ),
-    )
-    instruction: str = field(default="", metadata=doc("instruction for queries whose record has none"))
-    min_positive_score: float = field(
-        default=4.0, metadata=doc("stsb-pairs: pairs scoring at least this are positives")
-    )
-    max_negative_score: float = field(
-        default=1.0, metadata=doc("stsb-pairs: hard negatives from pairs scoring <= this")
-    )
-    max_seq_length: int = field(default=128, metadata=doc("tokens per text, instruction included"))
-    per_device_train_batch_size: int = field(default=64, metadata=doc("records per process per batch (paper: 64 x 8)"))
-    learning_rate: float = field(default=2e-4, metadata=doc("peak learning rate (LLM2Vec's supervised value)"))
-    eval_fraction: float = field(default=0.05, metadata=doc("fraction of records held out for evaluation"))
-    train_sampling_strategy: str = field(
-        default="sequential", metadata=doc("sequential: keep the one-source-per-batch order")
-    )
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        self.validate_contrastive()
-        if self.train_sampling_strategy != "sequential":
-            raise ValueError(
-                "train_sampling_strategy must be 'sequential' (batches are pre-arranged by source); "
-                f"got {self.train_sampling_strategy!r}."
-            )
 
 
 # ---------------------------------------------------------------------------------------------- data
