@@ -26,8 +26,9 @@ from lab.explore.engine import Engine  # noqa: E402
 from lab.explore.examples import EXAMPLE_SETS, load_example  # noqa: E402
 from lab.explore.figures import PROJECTIONS, UmapWarmUp  # noqa: E402
 from lab.explore.search import results_html  # noqa: E402
-from lab.explore.variants import DEFAULT_POOLING, Variant, default_variants  # noqa: E402
+from lab.explore.variants import DEFAULT_POOLING, default_variants  # noqa: E402
 from lab.pooling import POOLING_MODES  # noqa: E402
+from lab.variants import Variant  # noqa: E402
 
 logger = logging.getLogger("app")
 

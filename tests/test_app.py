@@ -21,7 +21,8 @@ from lab.explore.engine import Engine
 from lab.explore.examples import EXAMPLE_SETS, conll_sentences, load_example, stsb_sentences
 from lab.explore.figures import project, scatter_figure
 from lab.explore.search import results_html, top_k
-from lab.explore.variants import Variant, default_variants, tiny_variants, unavailable_reason
+from lab.explore.variants import default_variants, tiny_variants, unavailable_reason
+from lab.variants import REFERENCES, VARIANTS
 
 CORPUS = [
     "A man is playing a guitar.",
@@ -50,8 +51,8 @@ def launch_tiny(engine: Engine, warm_up_umap: bool = True):
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine(tiny_variants(), device="cpu")
+def engine(tmp_path_factory) -> Engine:
+    return Engine(tiny_variants(), device="cpu", cache_dir=tmp_path_factory.mktemp("embeddings"))
 
 
 @pytest.fixture(scope="module")
@@ -178,6 +179,21 @@ def test_default_variants_follow_the_shipped_adapters():
         assert (unavailable_reason(variant) is None) == expected_ok, variant.label
 
 
+def test_the_app_reads_the_one_variant_table():
+    """The page's rows are lab.variants' rows bound to a model: one table for probing, CLI, suite and app."""
+    table = default_variants()
+    rows = [*VARIANTS.values(), *REFERENCES.values()]
+    assert len(table) == len(rows)
+    for variant, row in zip(table, rows):
+        assert variant.model is not None
+        assert {**vars(variant), "model": None} == {**vars(row), "model": None}, row.name
+    assert [v.model for v in table] == ["smollm2-135m"] * 4 + ["all-minilm-l6-v2"]
+    tiny = {v.label: v for v in tiny_variants()}
+    assert (tiny["Tiny Uni"].bidirectional, tiny["Tiny Uni"].pooling) == (False, VARIANTS["uni"].pooling)
+    assert all("mean nothing" in v.note for v in tiny.values() if v.model.startswith("tiny-") and not v.adapters)
+    assert "without a model" in unavailable_reason(VARIANTS["bi"])
+
+
 def test_engine_embeddings_match_a_fresh_encoder_and_are_cached(engine):
     bi, uni = engine.variant("Tiny Bi"), engine.variant("Tiny Uni")
     calls = []
@@ -233,14 +249,25 @@ def test_adapter_variant_merges_its_lora(tmp_path):
 
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     get_peft_model(tiny_model("llama"), config).save_pretrained(tmp_path / "lora")
-    adapted = Variant("Tiny Bi+LoRA", "tiny-llama", adapters=(str(tmp_path / "lora"),))
-    plain = Variant("Tiny Bi", "tiny-llama")
-    engine = Engine([plain, adapted], device="cpu")
+    plain = VARIANTS["bi"].on("tiny-llama", label="Tiny Bi")
+    adapted = plain.on("tiny-llama", label="Tiny Bi+LoRA", adapters=(str(tmp_path / "lora"),))
+    engine = Engine([plain, adapted], device="cpu", cache_dir=tmp_path / "cache")
     assert unavailable_reason(adapted) is None
     reference = LLM2Vec.from_pretrained("tiny-llama", device="cpu", adapters=[str(tmp_path / "lora")])
     expected = reference.encode(CORPUS[:3], normalize_embeddings=True)
     np.testing.assert_allclose(engine.embed(adapted, CORPUS[:3]), expected, atol=1e-5)
     assert not np.allclose(engine.embed(plain, CORPUS[:3]), expected, atol=1e-3)  # the adapter changed the weights
+
+    restarted = Engine([plain, adapted], device="cpu", cache_dir=tmp_path / "cache")
+    assert restarted.missing(adapted, CORPUS[:3]) == 0
+    np.testing.assert_array_equal(restarted.embed(adapted, CORPUS[:3]), engine.embed(adapted, CORPUS[:3]))
+    assert not restarted.is_loaded(adapted)  # read from disk: no model loaded
+    assert restarted.missing(adapted, CORPUS[:3], pooling="last_token") == 3  # pooling is in the key
+    assert restarted.missing(adapted, CORPUS[:3], instruction="Find music") == 3  # and the instruction
+    retrained = tiny_model("llama")
+    torch.manual_seed(123)  # another random LoRA: other bytes
+    get_peft_model(retrained, config).save_pretrained(tmp_path / "lora")
+    assert Engine([adapted], device="cpu", cache_dir=tmp_path / "cache").missing(adapted, CORPUS[:3]) == 3
 
 
 def test_unavailable_variant_is_a_note_not_a_crash(engine):
@@ -255,7 +282,7 @@ def test_unavailable_variant_is_a_note_not_a_crash(engine):
     with pytest.raises(ValueError, match="Unknown variant 'GPT-9'"):
         actions.select(engine, ["GPT-9"])
     with pytest.raises(ValueError, match="labels must be unique"):
-        Engine([Variant("A", "tiny-llama"), Variant("A", "tiny-qwen2")])
+        Engine([VARIANTS["bi"].on("tiny-llama"), VARIANTS["bi"].on("tiny-qwen2")])
 
 
 # ---------------------------------------------------------------------------------------------- search and figures

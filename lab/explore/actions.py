@@ -18,14 +18,16 @@ from lab.explore.corpus import CorpusError, check_text, parse_corpus_text
 from lab.explore.engine import Engine
 from lab.explore.figures import MIN_POINTS, layerwise_figure, project, scatter_figure
 from lab.explore.search import Hit, hits
-from lab.explore.variants import Variant, unavailable_reason
+from lab.explore.variants import unavailable_reason, weights_key
 from lab.models import PACKAGED_MODELS, known_model_names
 from lab.pooling import POOLING_MODES
+from lab.variants import Variant
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
 MAX_K = 50
+CUSTOM_COLOUR = "#8c564b"  # models loaded from the page share one colour, apart from the table's
 
 
 def _no_progress(fraction: float, desc: str) -> None:
@@ -143,7 +145,7 @@ def run_pair(
     groups: dict[tuple, list[Variant]] = {}
     for variant in selection.variants:
         if not variant.encoder_only:
-            groups.setdefault(variant.weights_key, []).append(variant)
+            groups.setdefault(weights_key(variant), []).append(variant)
     curves = {}
     for position, group in enumerate(groups.values()):
         name = " = ".join(v.label for v in group) if len(group) > 1 else group[0].label
@@ -169,7 +171,15 @@ def custom_variant(name: str, bidirectional: bool, pooling: str) -> Variant:
         resolve_model_path(name)  # raises the readable "Unknown model ..." error when offline
     mode = "bi" if bidirectional else "causal"
     return Variant(
-        f"{name} ({mode}, {pooling})", name, bidirectional=bidirectional, pooling=pooling, note="loaded from the page"
+        f"custom:{name}:{mode}:{pooling}",
+        f"{name} ({mode}, {pooling})",
+        bidirectional,
+        (),
+        pooling,
+        0,
+        CUSTOM_COLOUR,
+        "loaded from the page",
+        model=name,
     )
 
 
@@ -186,13 +196,15 @@ def cosines_html(cosines: dict[str, float], notes: dict[str, str]) -> str:
 
 
 def variants_markdown(engine: Engine) -> str:
-    """The variants table as Markdown: label, model, attention, pooling, adapters, status."""
-    lines = ["| variant | model | attention | pooling | adapters | status |", "|---|---|---|---|---|---|"]
+    """The variants table as Markdown: label, model, attention, pooling, adapters, what it is, status."""
+    lines = [
+        "| variant | model | attention | pooling | adapters | what it is | status |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for label, reason in engine.availability().items():
         v = engine.variant(label)
         status = f"unavailable: {reason}" if reason else ("loaded" if engine.is_loaded(v) else "loads on first use")
         attention = "bidirectional" if v.bidirectional else "causal"
-        lines.append(
-            f"| **{label}** | {v.model} | {attention} | {v.pooling} | {' + '.join(v.adapters) or '-'} | {status} |"
-        )
+        cells = [f"**{label}**", str(v.model), attention, v.pooling, " + ".join(v.adapters) or "-", v.note, status]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)

@@ -1,46 +1,76 @@
-"""Load variants lazily, keep them loaded, and cache every embedding per (variant, pooling, instruction, text).
+"""Load variants lazily, keep them loaded, and cache every embedding on disk per (recipe, pooling, instruction, text).
 
-One ``Engine`` serves every user of the page. Models load once, one at a time (loading is memory-hungry); each model
-has a lock so that two requests never run it at the same time (the per-layer analysis toggles its attention mode, and
-two forward passes on 2 CPU cores are no faster than one after the other).
+One ``Engine`` holds the models it loaded. Models load one at a time (loading is memory-hungry); each model has a lock
+so that two requests never run it at the same time (the per-layer analysis toggles its attention mode). Embeddings
+go through ``lab.evaluation.cache.EmbeddingCache``: keyed by model, the bytes of every merged adapter, attention,
+length and pooling, so a restart finds them and a retrained adapter misses them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from dataclasses import replace
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from lab.adapters import resolve_adapter
 from lab.encoder import LLM2Vec
-from lab.explore.variants import Variant, unavailable_reason
+from lab.evaluation.cache import EmbeddingCache, file_digest
+from lab.explore.variants import effective_pooling, model_key, unavailable_reason
+from lab.variants import Variant
 
 logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]  # (texts done, texts to do)
 CHUNK = 32  # texts per encode call: the progress bar moves this often
-MAX_CACHED = 200_000  # embeddings kept (576 floats each for SmolLM2: ~460 MB at most)
+
+
+def default_cache_dir() -> Path:
+    """Where the app keeps embeddings across restarts: ``$LLM2VEC_LAB_CACHE/app-embeddings``."""
+    from lab.models import cache_dir
+
+    return cache_dir() / "app-embeddings"
+
+
+def recipe_key(variant: Variant, pooling: str) -> dict:
+    """Everything besides text and instruction that decides an embedding: the disk cache's key."""
+    adapters = [
+        [name, file_digest(resolve_adapter(name, variant.model) / "adapter_model.safetensors")]
+        for name in variant.adapters
+    ]
+    return {
+        "app": 1,
+        "model": variant.model,
+        "adapters": adapters,
+        "bidirectional": variant.bidirectional,
+        "encoder_only": variant.encoder_only,
+        "max_length": variant.max_length,
+        "pooling": pooling,
+    }
 
 
 class Engine:
     """The variants table, the loaded models and the embedding cache behind the app."""
 
-    def __init__(self, variants: Sequence[Variant], device: str | None = None, max_cached: int = MAX_CACHED) -> None:
+    def __init__(
+        self, variants: Sequence[Variant], device: str | None = None, cache_dir: str | Path | None = None
+    ) -> None:
         self._variants: dict[str, Variant] = {}
         for variant in variants:
             if variant.label in self._variants:
                 raise ValueError(f"Two variants are labelled {variant.label!r}; labels must be unique.")
             self._variants[variant.label] = variant
         self.device = device
-        self.max_cached = max_cached
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self._models: dict[tuple, LLM2Vec] = {}
         self._model_locks: dict[tuple, threading.Lock] = {}
         self._load_lock = threading.Lock()
         self._table_lock = threading.Lock()
-        self._cache: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._caches: dict[tuple, EmbeddingCache] = {}
+        self._cache_locks: dict[tuple, threading.Lock] = {}
         self._cache_lock = threading.Lock()
 
     # ------------------------------------------------------------------ the table
@@ -77,11 +107,11 @@ class Engine:
     # ------------------------------------------------------------------ models
     def is_loaded(self, variant: Variant) -> bool:
         """Whether the variant's model is in memory."""
-        return variant.model_key in self._models
+        return model_key(variant) in self._models
 
     def model(self, variant: Variant) -> LLM2Vec:
         """The loaded model of a variant (loading it the first time); ``ValueError`` says why it cannot load."""
-        key = variant.model_key
+        key = model_key(variant)
         if key in self._models:
             return self._models[key]
         reason = unavailable_reason(variant)
@@ -110,15 +140,25 @@ class Engine:
     def encoder(self, variant: Variant, pooling: str | None = None) -> LLM2Vec:
         """The variant's model with the pooling the page asks for (a light wrapper sharing weights and tokenizer)."""
         model = self.model(variant)
-        mode = variant.effective_pooling(pooling)
+        mode = effective_pooling(variant, pooling)
         if variant.encoder_only or mode == model.config.pooling:
             return model
         return LLM2Vec(model.model, model.tokenizer, replace(model.config, pooling=mode))
 
     # ------------------------------------------------------------------ embeddings
-    def cached_count(self) -> int:
-        """How many embeddings are cached."""
-        return len(self._cache)
+    def _cache(self, variant: Variant, mode: str) -> tuple[EmbeddingCache, threading.Lock]:
+        key = (model_key(variant), mode)
+        with self._cache_lock:
+            if key not in self._caches:
+                self._caches[key] = EmbeddingCache(self.cache_dir, recipe_key(variant, mode))
+                self._cache_locks[key] = threading.Lock()
+            return self._caches[key], self._cache_locks[key]
+
+    def missing(self, variant: Variant, texts: Sequence[str], instruction: str = "", pooling: str | None = None) -> int:
+        """How many distinct ``texts`` are not cached yet (0: ``embed`` loads no model and runs nothing)."""
+        cache, lock = self._cache(variant, effective_pooling(variant, pooling))
+        with lock:
+            return len(cache.missing(texts, instruction.strip()))
 
     def embed(
         self,
@@ -128,7 +168,7 @@ class Engine:
         pooling: str | None = None,
         progress: ProgressCallback | None = None,
     ) -> np.ndarray:
-        """Unit-length embeddings (n, d) of ``texts``, computing only those not cached yet.
+        """Unit-length embeddings (n, d) of ``texts``, computing only those not cached yet (in memory or on disk).
 
         Args:
             variant: which encoder.
@@ -137,40 +177,33 @@ class Engine:
             pooling: the page's pooling override (``None``: the variant's own).
             progress: called with (done, total) after every chunk of new texts.
         """
-        mode = variant.effective_pooling(pooling)
+        mode = effective_pooling(variant, pooling)
         instruction = instruction.strip()
-        key = (variant.model_key, mode, instruction)
-        with self._cache_lock:
-            found = {t: self._cache[(*key, t)] for t in texts if (*key, t) in self._cache}
-        missing = list(dict.fromkeys(t for t in texts if t not in found))
-        if missing:
+        cache, lock = self._cache(variant, mode)
+        with lock:
+            todo = cache.missing(texts, instruction)
+        if todo:
             encoder = self.encoder(variant, pooling)
-            lock = self._model_locks[variant.model_key]
-            for start in range(0, len(missing), CHUNK):
-                chunk = missing[start : start + CHUNK]
+            done: dict[str, np.ndarray] = {}
+            for start in range(0, len(todo), CHUNK):
+                chunk = todo[start : start + CHUNK]
                 inputs = [(instruction, t) for t in chunk] if instruction else chunk
-                with lock:
+                with self._model_locks[model_key(variant)]:
                     vectors = encoder.encode(inputs, batch_size=16, show_progress_bar=False, normalize_embeddings=True)
-                found.update(zip(chunk, vectors))
-                self._store([(*key, t) for t in chunk], vectors)
+                done.update(zip(chunk, vectors))
                 if progress is not None:
-                    progress(min(start + CHUNK, len(missing)), len(missing))
+                    progress(min(start + CHUNK, len(todo)), len(todo))
+        else:
+            done = {}
         if not texts:
             return np.zeros((0, self.model(variant).embedding_dim), dtype=np.float32)
-        return np.stack([found[t] for t in texts])  # (n, d)
-
-    def _store(self, keys: list[tuple], vectors: np.ndarray) -> None:
-        with self._cache_lock:
-            for key, vector in zip(keys, vectors):
-                self._cache[key] = vector
-                self._cache.move_to_end(key)
-            while len(self._cache) > self.max_cached:
-                self._cache.popitem(last=False)
+        with lock:  # texts another request cached meanwhile are read, not recomputed
+            return cache.embed(list(texts), instruction, lambda rest, _: np.stack([done[t] for t in rest]))  # (n, d)
 
     def layerwise(self, variant: Variant, texts: Sequence[str]) -> np.ndarray:
         """Per layer, mean cos(causal, bidirectional) hidden state of the variant's weights -> (L+1,)."""
         from lab.analysis import layerwise_similarity
 
         model = self.model(variant)
-        with self._model_locks[variant.model_key]:
+        with self._model_locks[model_key(variant)]:
             return layerwise_similarity(model, list(texts))
