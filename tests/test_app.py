@@ -361,6 +361,7 @@ def test_build_app_without_launching(engine):
     blocks = app.build_app(engine=engine, warm_up_umap=False)
     names = {d.get("api_name") for d in blocks.config["dependencies"]}
     assert {"search", "plot", "pair", "load_example", "upload", "add_model", "overview"} <= names
+    assert {"first_results", "experiments", "probe_plot", "watch_run"} <= names
 
 
 def test_main_parses_host_port_share(monkeypatch):
@@ -526,3 +527,124 @@ def test_client_search_a_thousand_texts(client):
     box = load_example("STS-B sentences (label: genre)", 1000).to_text()
     status, page, raw = search(client, corpus=box, labels=["Tiny Bi"], k=10)
     assert "Top 10 of 1000 texts" in status and len(raw["Tiny Bi"]) == 10
+
+
+# ---------------------------------------------------------------------------------------------- results on arrival
+def test_preload_embeds_the_first_corpus_and_query_for_every_variant(tmp_path):
+    from lab.explore.startup import Preload
+
+    engine = Engine(tiny_variants(), device="cpu", cache_dir=tmp_path)
+    labels = ["Tiny Uni", "Tiny Bi"]
+    preload = Preload(engine, labels, CORPUS, ["guitar music"])
+    assert "Preparing the first results" in preload.describe() and "0/2 ready" in preload.button_text()
+    assert all(engine.missing(engine.variant(label), CORPUS) == len(CORPUS) for label in labels)
+    assert preload.start().done.wait(timeout=300)
+    for label in labels:
+        assert engine.missing(engine.variant(label), CORPUS) == 0
+        assert engine.missing(engine.variant(label), ["guitar music"]) == 0
+    assert preload.describe() == "The first results are ready." and preload.button_text() == "Search"
+    assert not engine.is_loaded(engine.variant("MiniLM"))  # only the labels asked for
+
+
+def test_client_first_results_arrive_without_a_click(client):
+    status, page, raw = client.predict(
+        CORPUS_BOX, "guitar music", "", ["Tiny Bi", "MiniLM"], "variant default", 3, api_name="/first_results"
+    )[:3]
+    assert "Top 3 of 6 texts" in status and list(raw) == ["Tiny Bi", "MiniLM"]
+    assert "pooling: mean" in page and "anisotropy" in page
+
+
+def test_cards_name_the_pooling_that_ran(client):
+    status, page, raw = search(client, labels=["Tiny Uni", "MiniLM"], pooling="last_token")
+    assert page.count("pooling: last token") == 1 and page.count("pooling: mean") == 1  # MiniLM keeps its mean
+    status, page, raw = search(client, labels=["Tiny Uni"])
+    assert "pooling: weighted mean" in page
+
+
+# ---------------------------------------------------------------------------------------------- experiments
+def test_metrics_curves_skip_a_torn_line_and_follow_the_file(tmp_path):
+    from lab.explore import experiments
+
+    path = tmp_path / "metrics.jsonl"
+    rows = [
+        {"step": 1, "loss": 3.0, "accuracy": 0.1, "learning_rate": 1e-4},
+        {"step": 2, "loss": 2.0, "grad_norm": 1.0},
+        {"step": 2, "eval_loss": 2.5, "eval_accuracy": 0.3},
+        {"step": 3, "train_loss": 2.2, "train_runtime": 9.0},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + '\n{"step": 4, "lo')  # a run still writing
+    records = experiments.read_metrics(path)
+    assert records == rows
+    found = experiments.curves(records)
+    assert found == {
+        "loss": ([1, 2], [3.0, 2.0]),
+        "accuracy": ([1], [0.1]),
+        "eval_loss": ([2], [2.5]),
+        "eval_accuracy": ([2], [0.3]),
+    }
+    figure = experiments.curves_figure({"run": records}, "t")
+    assert sorted(t.name for t in figure.data) == sorted(found)
+    assert experiments.run_folder(str(tmp_path))[0] == rows
+    with pytest.raises(ValueError, match="No metrics.jsonl in"):
+        experiments.run_folder(str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="Type a run folder"):
+        experiments.run_folder("  ")
+
+
+def test_experiments_read_whatever_results_exist(tmp_path):
+    from lab.explore import experiments
+
+    (tmp_path / "sts").mkdir()
+    for name, score in (("a_uni", 0.25), ("b_bi", 0.5)):
+        result = {"model": "m", "adapters": ["mntp"], "bidirectional": True, "pooling": "mean"}
+        result["results"] = {"test": {"spearman": score, "pearson": score / 2, "pairs": 10}}
+        (tmp_path / "sts" / f"{name}.json").write_text(json.dumps(result))
+    (tmp_path / "sts" / "broken.json").write_text("{")
+    rows = experiments.sts_rows(tmp_path)
+    assert [(r["run"], r["spearman"], r["adapters"]) for r in rows] == [("a_uni", 0.25, "mntp"), ("b_bi", 0.5, "mntp")]
+    assert list(experiments.sts_figure(rows).data[0].y) == [0.25, 0.5]
+    (tmp_path / "probing" / "run").mkdir(parents=True)
+    lines = ["task,variant,layer,accuracy", "pos,uni,0,0.5", "pos,uni,1,0.7", "pos,bi,0,0.4", "ner,uni,0,0.9"]
+    (tmp_path / "probing" / "run" / "probe_results.csv").write_text("\n".join(lines) + "\n")
+    files = experiments.probe_files(tmp_path)
+    assert files == [tmp_path / "probing" / "run" / "probe_results.csv"]
+    figure = experiments.probe_figure(files[0])
+    assert [(t.name, list(t.x), list(t.y)) for t in figure.data] == [
+        ("uni", [0.0, 1.0], [0.5, 0.7]),
+        ("bi", [0.0], [0.4]),
+        ("uni", [0.0], [0.9]),
+    ]
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "x.json").write_text(json.dumps({"model": "m", "runs": [1], "plain": {"tps": 3.5}}))
+    assert experiments.bench_rows(tmp_path) == [
+        {"file": "x", "field": "model", "value": "m"},
+        {"file": "x", "field": "plain", "value": "tps=3.5"},
+    ]
+    assert experiments.sts_rows(tmp_path / "none") == [] and experiments.probe_files(tmp_path / "none") == []
+
+
+def test_shipped_adapter_curves_are_read_from_their_files():
+    from lab.adapters import SHIPPED_DIR
+    from lab.explore import experiments
+
+    runs = experiments.adapter_runs()
+    assert set(runs) == {p.parent.name for p in (SHIPPED_DIR / "smollm2-135m").glob("*/metrics.jsonl")}
+    for name, records in runs.items():
+        lines = (SHIPPED_DIR / "smollm2-135m" / name / "metrics.jsonl").read_text().splitlines()
+        losses = [json.loads(line)["loss"] for line in lines if '"loss"' in line]
+        assert experiments.curves(records)["loss"][1] == losses
+
+
+def test_client_experiments_and_watching_a_run(client, tmp_path):
+    from lab.explore import experiments
+
+    status, training, sts_plot, sts_table, probe_choice, bench = client.predict(api_name="/experiments")
+    rows = experiments.sts_rows()
+    assert f"{len(rows)} STS-B runs" in status and f"{len(experiments.adapter_runs())} adapter runs" in status
+    assert [row[0] for row in sts_table["data"]] == [r["run"] for r in rows]
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n')
+    line, figure, timer = client.predict(str(tmp_path), api_name="/watch_run")
+    assert "2 records" in line and "last step 2" in line
+    assert json.loads(figure["plot"])["data"][0]["y"] == [2.0, 1.5]
+    line, figure, timer = client.predict(str(tmp_path / "nope"), api_name="/watch_run")
+    assert line.startswith("⚠️") and "No metrics.jsonl" in line and figure is None

@@ -18,7 +18,7 @@ from lab.explore.corpus import CorpusError, check_text, parse_corpus_text
 from lab.explore.engine import Engine
 from lab.explore.figures import MIN_POINTS, layerwise_figure, project, scatter_figure
 from lab.explore.search import Hit, hits
-from lab.explore.variants import unavailable_reason, weights_key
+from lab.explore.variants import effective_pooling, unavailable_reason, weights_key
 from lab.models import PACKAGED_MODELS, known_model_names
 from lab.pooling import POOLING_MODES
 from lab.variants import Variant
@@ -107,6 +107,11 @@ def run_search(
         for label in corpus_vectors
     }
     return results, selection.notes, len(corpus)
+
+
+def poolings_used(engine: Engine, labels: Sequence[str], pooling: str | None) -> dict[str, str]:
+    """Label -> the pooling that actually ran for it (the page's choice, or the variant's own for MiniLM)."""
+    return {label: effective_pooling(engine.variant(label), pooling) for label in labels}
 
 
 def run_projection(

@@ -47,8 +47,14 @@ def _bar(score: float) -> str:
     return f'<div class="lab-bar"><span style="width:{width:.0f}%"></span></div>'
 
 
-def results_html(results: dict[str, list[Hit]], notes: dict[str, str] | None = None) -> str:
-    """One table per variant, side by side; a text found by only one variant is marked, so differences stand out."""
+def results_html(
+    results: dict[str, list[Hit]], notes: dict[str, str] | None = None, poolings: dict[str, str] | None = None
+) -> str:
+    """One table per variant, side by side; a text found by only one variant is marked, so differences stand out.
+
+    ``poolings`` (label -> the pooling that ran) goes under each card's title, so a card never names a pooling that
+    the page's choice replaced.
+    """
     if not results and not notes:
         return ""
     counts: dict[int, int] = {}
@@ -65,8 +71,12 @@ def results_html(results: dict[str, list[Hit]], notes: dict[str, str] | None = N
             + "</td></tr>"
             for h in rows
         )
+        pooled = (poolings or {}).get(variant)
+        sub = (
+            f'<p class="lab-legend lab-pooling">pooling: {html.escape(pooled.replace("_", " "))}</p>' if pooled else ""
+        )
         cards.append(
-            f'<div class="lab-card" data-variant="{html.escape(variant)}"><h4>{html.escape(variant)}</h4>'
+            f'<div class="lab-card" data-variant="{html.escape(variant)}"><h4>{html.escape(variant)}</h4>{sub}'
             f"<table><thead><tr><th>#</th><th>cosine</th><th>text</th></tr></thead><tbody>{body}</tbody></table></div>"
         )
     for variant, note in (notes or {}).items():
@@ -74,5 +84,11 @@ def results_html(results: dict[str, list[Hit]], notes: dict[str, str] | None = N
             f'<div class="lab-card lab-off" data-variant="{html.escape(variant)}"><h4>{html.escape(variant)}'
             f"</h4><p>{html.escape(note)}</p></div>"
         )
-    legend = '<p class="lab-legend">Highlighted rows were found by only one variant.</p>' if len(results) > 1 else ""
+    legend = (
+        '<p class="lab-legend">Highlighted rows were found by only one variant. Raw cosines of different variants '
+        "are not on one scale: a decoder's embeddings share a common direction (anisotropy), so all its cosines sit "
+        "high; compare ranks across variants, not scores.</p>"
+        if len(results) > 1
+        else ""
+    )
     return f'<div class="lab-results">{"".join(cards)}</div>{legend}'
