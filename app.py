@@ -177,26 +177,41 @@ def _corpus_panel() -> gr.Textbox:
                 height=110,
             )
             status = gr.Markdown()
+            undo = gr.Button("Undo: restore the corpus I had", visible=False, size="sm", elem_id="undo-corpus")
+    previous = gr.State(None)  # the corpus an upload or an example replaced, per session
 
-    def example(name: str, size: float):
+    def replaced(text: str, line: str, current: str) -> tuple:
+        """The new corpus; the old one is kept for Undo unless there was nothing to lose."""
+        keep = bool((current or "").strip()) and current != text
+        return text, line + (" *Undo* restores the corpus you had." if keep else ""), current, gr.Button(visible=keep)
+
+    def example(name: str, size: float, current: str):
         try:
             loaded = load_example(name, int(size))
         except Exception as error:
-            return gr.skip(), _problem(error)
-        return loaded.to_text(), f"Loaded {len(loaded)} texts of {name}."
+            return gr.skip(), _problem(error), gr.skip(), gr.skip()
+        return replaced(loaded.to_text(), f"Loaded {len(loaded)} texts of {name}.", current)
 
-    def upload(path: str | None):
+    def upload(path: str | None, current: str):
         if not path:
-            return gr.skip(), ""
+            return gr.skip(), "", gr.skip(), gr.skip()
         try:
             loaded = read_upload(path)
         except Exception as error:
-            return gr.skip(), _problem(error)
+            return gr.skip(), _problem(error), gr.skip(), gr.skip()
         labelled = f", labelled ({len(set(loaded.labels))} labels)" if loaded.labels else ""
-        return loaded.to_text(), f"Loaded {len(loaded)} texts from {os.path.basename(path)}{labelled}."
+        line = f"Loaded {len(loaded)} texts from {os.path.basename(path)}{labelled}."
+        return replaced(loaded.to_text(), line, current)
 
-    load.click(example, [example_name, example_size], [corpus, status], api_name="load_example")
-    file.upload(upload, [file], [corpus, status], api_name="upload")
+    def restore(old: str | None):
+        if old is None:
+            return gr.skip(), "Nothing to restore.", None, gr.Button(visible=False)
+        return old, "Restored the corpus you had.", None, gr.Button(visible=False)
+
+    outputs = [corpus, status, previous, undo]
+    load.click(example, [example_name, example_size, corpus], outputs, api_name="load_example")
+    file.upload(upload, [file, corpus], outputs, api_name="upload")
+    undo.click(restore, [previous], outputs, api_name="undo_corpus")
     corpus.input(lambda: "", None, status, api_visibility="private")  # typing clears a stale upload error
     return corpus
 

@@ -124,6 +124,13 @@ def test_uploads_txt_csv_tsv_jsonl(tmp_path):
         ("bad.jsonl", '{"text": "fine"}\n{"text": broken\n', "line 2 is not valid JSON"),
         ("list.jsonl", "[1, 2]\n", "line 1 is a list"),
         ("cols.csv", "a,b\n1,2\n", "no text column"),
+        (
+            "quote.csv",
+            'text,label\nfine,a\n"never closed,b\nmore,c\n',
+            "row starting at line 3: unexpected end of data",
+        ),
+        ("short.csv", "text,label\nA cat.,animals\nA dog.\n", r"line 3 has 1 field\(s\); the header has 2"),
+        ("wide.csv", "text,label\nA cat.,animals,extra\n", r"line 2 has 3 field\(s\)"),
         ("empty.txt", "\n\n", "holds no texts"),
         ("doc.pdf", "%PDF", "unsupported file type '.pdf'"),
         ("long.txt", "y" * (MAX_CHARS + 5), f"the limit is {MAX_CHARS:,}"),
@@ -462,20 +469,24 @@ def test_client_pair_and_bad_pair(client):
     assert "Sentence A is empty" in status and figure is None
 
 
-def test_client_examples_and_uploads(client, tmp_path):
+def test_client_examples_and_uploads_keep_the_typed_corpus_for_undo(client, tmp_path):
     from gradio_client import handle_file
 
-    box, status = client.predict("CoNLL-2003 news sentences (label: topic)", 40, api_name="/load_example")
+    typed = "my own first text\nmy own second text"
+    box, status = client.predict("CoNLL-2003 news sentences (label: topic)", 40, typed, api_name="/load_example")
     corpus = parse_corpus_text(box)
-    assert len(corpus) == 40 and "soccer" in corpus.labels and "Loaded 40 texts" in status
+    assert len(corpus) == 40 and "soccer" in corpus.labels and "Loaded 40 texts" in status and "Undo" in status
+    box, status = client.predict(api_name="/undo_corpus")
+    assert box == typed and "Restored" in status
     path = tmp_path / "mine.jsonl"
     path.write_text('{"text": "A cat.", "label": "animals"}\n{"text": "Rates rose.", "label": "markets"}\n')
-    box, status = client.predict(handle_file(str(path)), api_name="/upload")
-    assert box == "animals\tA cat.\nmarkets\tRates rose." and "2 labels" in status
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"text": "A cat."}\nnot json\n')
-    box, status = client.predict(handle_file(str(bad)), api_name="/upload")
-    assert "line 2 is not valid JSON" in status and "Traceback" not in status
+    box, status = client.predict(handle_file(str(path)), "", api_name="/upload")
+    assert box == "animals\tA cat.\nmarkets\tRates rose." and "2 labels" in status and "Undo" not in status
+    bad = tmp_path / "bad.csv"
+    bad.write_text('text,label\n"A cat sat,animals\nA dog.,animals\n')
+    box, status = client.predict(handle_file(str(bad)), typed, api_name="/upload")
+    assert "row starting at line 2" in status and "unterminated quote" in status and "Traceback" not in status
+    assert box != "A cat sat,animals A dog.,animals"  # nothing replaced the corpus
 
 
 def test_client_add_model_and_unknown_model(client):
