@@ -106,9 +106,14 @@ class Page:
     pooling: gr.Dropdown
     corpus: gr.Textbox
     table: gr.Markdown
+    session: gr.State  # the variants this visitor loaded
+
+    def view(self, mine: list[Variant]) -> Engine:
+        """The engine as this visitor sees it: the page's variants and their own."""
+        return self.engine.with_variants(mine or [])
 
 
-def _variant_controls(engine: Engine) -> tuple[gr.CheckboxGroup, gr.Dropdown, gr.Markdown]:
+def _variant_controls(engine: Engine) -> tuple[gr.CheckboxGroup, gr.Dropdown, gr.Markdown, gr.State]:
     """The variants to compare, the pooling, and the accordion that lists the variants and loads another model."""
     with gr.Row(equal_height=False):
         chosen = gr.CheckboxGroup(
@@ -138,21 +143,40 @@ def _variant_controls(engine: Engine) -> tuple[gr.CheckboxGroup, gr.Dropdown, gr
             add = gr.Button("Load model", scale=1)
         status = gr.Markdown()
 
-    def add_model(name: str, bidirectional: bool, pooling: str, selected: list[str]):
+    session = gr.State([])  # the variants this visitor loaded: theirs alone (a list of lab.variants.Variant)
+    unload = gr.Button("Unload the models I loaded", visible=False, size="sm", elem_id="unload-button")
+
+    def add_model(name: str, bidirectional: bool, pooling: str, selected: list[str], mine: list[Variant]):
         try:
-            variant = engine.add_variant(actions.custom_variant(name, bidirectional, pooling))
+            variant = actions.custom_variant(name, bidirectional, pooling)
+            mine = [v for v in mine if v.label != variant.label]
+            if len(mine) >= engine.max_extra_models:
+                raise ValueError(f"You have {len(mine)} models loaded, the most a visitor may; unload them first.")
+            view = engine.with_variants([*mine, variant])
+            view.model(variant)  # load now, so a bad name fails here, readably
         except Exception as error:
-            return _problem(error), gr.skip(), gr.skip()
+            return _problem(error), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         keep = list(dict.fromkeys([*(selected or []), variant.label]))
         return (
-            f"Loaded **{variant.label}**; it is now one of the variants.",
-            gr.CheckboxGroup(choices=engine.labels, value=keep),
-            actions.variants_markdown(engine),
+            f"Loaded **{variant.label}**; it is one of your variants (other visitors do not see it).",
+            gr.CheckboxGroup(choices=view.labels, value=keep),
+            actions.variants_markdown(view),
+            [*mine, variant],
+            gr.Button(visible=True),
         )
 
-    add.click(add_model, [name, bidirectional, model_pooling, chosen], [status, chosen, table], api_name="add_model")
+    def unload_mine(selected: list[str], mine: list[Variant]):
+        dropped = [v.label for v in mine if engine.unload(v)]
+        keep = [label for label in selected or [] if label in engine.labels]
+        line = f"Unloaded {', '.join(dropped)}." if dropped else "Your models were already unloaded."
+        choices = gr.CheckboxGroup(choices=engine.labels, value=keep)
+        return line, choices, actions.variants_markdown(engine), [], gr.Button(visible=False)
+
+    outputs = [status, chosen, table, session, unload]
+    add.click(add_model, [name, bidirectional, model_pooling, chosen, session], outputs, api_name="add_model")
+    unload.click(unload_mine, [chosen, session], outputs, api_name="unload_models")
     name.change(lambda: "", None, status, api_visibility="private")  # a stale error goes when the input changes
-    return chosen, pooling, table
+    return chosen, pooling, table, session
 
 
 def _corpus_panel() -> gr.Textbox:
@@ -218,7 +242,6 @@ def _corpus_panel() -> gr.Textbox:
 
 def _search_tab(page: Page, preload: Preload | None) -> None:
     """Top-k search per variant; with ``preload``, the first results appear without a click."""
-    engine = page.engine
     with gr.Row(equal_height=False):
         query = gr.Textbox(label="Query", value=START_QUERY, scale=3, elem_id="query")
         instruction = gr.Textbox(
@@ -234,25 +257,26 @@ def _search_tab(page: Page, preload: Preload | None) -> None:
     with gr.Accordion("Raw results (JSON)", open=False):
         raw = gr.JSON()
 
-    def search(corpus, query, instruction, labels, pooling, k, progress: gr.Progress = gr.Progress()):
+    def search(corpus, query, instruction, labels, pooling, k, mine, progress: gr.Progress = gr.Progress()):
         try:
+            view = page.view(mine)
             found, notes, size = actions.run_search(
-                engine, corpus, query, instruction, labels, pooling, k, _Bar(progress)
+                view, corpus, query, instruction, labels, pooling, k, _Bar(progress)
             )
         except Exception as error:
             return _problem(error), "", {}
-        poolings = actions.poolings_used(engine, list(found), pooling)
+        poolings = actions.poolings_used(view, list(found), pooling)
         table = {label: [vars(hit) for hit in rows] for label, rows in found.items()}
         line = f"Top {min(int(k), size)} of {size} texts per variant, best first."
         return line + _notes_line(notes), results_html(found, notes, poolings), table
 
-    def first_results(corpus, query, instruction, labels, pooling, k):
+    def first_results(corpus, query, instruction, labels, pooling, k, mine):
         """Wait for the preload (saying what is loading), then search: the first page shows results."""
         while preload is not None and not preload.done.wait(timeout=1.0):
             yield preload.describe(), gr.skip(), gr.skip(), gr.Button(preload.button_text())
-        yield *search(corpus, query, instruction, labels, pooling, k), gr.Button("Search")
+        yield *search(corpus, query, instruction, labels, pooling, k, mine), gr.Button("Search")
 
-    inputs = [page.corpus, query, instruction, page.chosen, page.pooling, k]
+    inputs = [page.corpus, query, instruction, page.chosen, page.pooling, k, page.session]
     button.click(search, inputs, [status, results, raw], api_name="search")
     query.submit(search, inputs, [status, results, raw], api_visibility="private")
     query.input(lambda: "", None, status, api_visibility="private")
@@ -268,17 +292,18 @@ def _map_tab(page: Page, warm: UmapWarmUp) -> gr.Markdown:
     status = gr.Markdown()
     figure = gr.Plot(elem_id="map-plot")
 
-    def plot(corpus: str, labels: list[str], pooling: str, method: str, progress: gr.Progress = gr.Progress()):
+    def plot(corpus: str, labels: list[str], pooling: str, method: str, mine, progress: gr.Progress = gr.Progress()):
         try:
             if method == "UMAP" and not warm.done.is_set():
                 progress(0.0, desc="UMAP is compiling its kernels (first use only, up to a minute)...")
                 warm.start().done.wait(timeout=300)
-            drawn, notes = actions.run_projection(page.engine, corpus, labels, pooling, method, _Bar(progress))
+            drawn, notes = actions.run_projection(page.view(mine), corpus, labels, pooling, method, _Bar(progress))
         except Exception as error:
             return _problem(error), None
         return f"{method} map of the corpus: hover a point to read its text." + _notes_line(notes), drawn
 
-    draw.click(plot, [page.corpus, page.chosen, page.pooling, method], [status, figure], api_name="plot")
+    inputs = [page.corpus, page.chosen, page.pooling, method, page.session]
+    draw.click(plot, inputs, [status, figure], api_name="plot")
     return status
 
 
@@ -300,14 +325,15 @@ def _pair_tab(page: Page) -> None:
         cosines = gr.HTML()
         layers = gr.Plot(label="per-layer causal vs bidirectional", elem_id="pair-plot")
 
-    def pair(first: str, second: str, labels: list[str], pooling: str, progress: gr.Progress = gr.Progress()):
+    def pair(first: str, second: str, labels: list[str], pooling: str, mine, progress: gr.Progress = gr.Progress()):
         try:
-            values, figure, notes = actions.run_pair(page.engine, first, second, labels, pooling, _Bar(progress))
+            values, figure, notes = actions.run_pair(page.view(mine), first, second, labels, pooling, _Bar(progress))
         except Exception as error:
             return _problem(error), "", None
         return "Cosine of the two sentences per variant.", actions.cosines_html(values, notes), figure
 
-    compare.click(pair, [first, second, page.chosen, page.pooling], [status, cosines, layers], api_name="pair")
+    inputs = [first, second, page.chosen, page.pooling, page.session]
+    compare.click(pair, inputs, [status, cosines, layers], api_name="pair")
 
 
 def _experiments_tab(results_dir: Path, adapters_dir: Path, allow_local: bool) -> gr.Tab:
@@ -416,8 +442,8 @@ def build_app(
 
     with gr.Blocks(title="LLM2Vec Lab") as app:
         gr.Markdown(INTRO)
-        chosen, pooling, table = _variant_controls(engine)
-        page = Page(app, engine, chosen, pooling, _corpus_panel(), table)
+        chosen, pooling, table, session = _variant_controls(engine)
+        page = Page(app, engine, chosen, pooling, _corpus_panel(), table, session)
         with gr.Tabs():
             with gr.Tab("Similarity search"):
                 _search_tab(page, loader)

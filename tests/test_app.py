@@ -489,15 +489,41 @@ def test_client_examples_and_uploads_keep_the_typed_corpus_for_undo(client, tmp_
     assert box != "A cat sat,animals A dog.,animals"  # nothing replaced the corpus
 
 
-def test_client_add_model_and_unknown_model(client):
+def test_client_models_loaded_from_the_page_belong_to_that_session(client, server):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
     status, update, table = client.predict("tiny-qwen3", True, "mean", ["Tiny Bi"], api_name="/add_model")
     assert "Loaded **tiny-qwen3 (bi, mean)**" in status and "tiny-qwen3 (bi, mean)" in table
     raw = search(client, labels=["tiny-qwen3 (bi, mean)"])[2]
     assert list(raw) == ["tiny-qwen3 (bi, mean)"] and len(raw["tiny-qwen3 (bi, mean)"]) == 3
+    other = Client(server, verbose=False)  # another visitor does not see it: not even among their choices
+    with pytest.raises(AppError, match="'tiny-qwen3 \\(bi, mean\\)'.* is not in the list of choices"):
+        search(other, labels=["tiny-qwen3 (bi, mean)"])
+    assert "tiny-qwen3" not in other.predict(api_name="/overview")[0]
+    status, update, table = client.predict(["Tiny Bi", "tiny-qwen3 (bi, mean)"], api_name="/unload_models")
+    assert status == "Unloaded tiny-qwen3 (bi, mean)." and "tiny-qwen3" not in table
+    with pytest.raises(AppError, match="not in the list of choices"):
+        search(client, labels=["tiny-qwen3 (bi, mean)"])
     status, *_ = client.predict("acme/no-such-model", True, "mean", ["Tiny Bi"], api_name="/add_model")
     assert "Unknown model 'acme/no-such-model'" in status and "Known names" in status
     status, *_ = client.predict("tiny-nosucharch", True, "mean", ["Tiny Bi"], api_name="/add_model")
     assert status.startswith("⚠️") and "tiny-nosucharch" in status
+
+
+def test_engine_unloads_the_least_recently_used_extra_model(tmp_path):
+    table = tiny_variants()[:2]
+    engine = Engine(table, device="cpu", cache_dir=tmp_path, max_extra_models=1)
+    first, second = (actions.custom_variant(name, True, "mean") for name in ("tiny-qwen2", "tiny-qwen3"))
+    view = engine.with_variants([first, second])
+    assert view.labels[-2:] == [first.label, second.label] and first.label not in engine.labels
+    engine.model(table[0])
+    view.model(first)
+    assert view.is_loaded(first)
+    view.model(second)  # over the cap: the least recently used extra model goes, the table's stays
+    assert not view.is_loaded(first) and view.is_loaded(second) and engine.is_loaded(table[0])
+    assert engine.unload(second) and not engine.is_loaded(second)
+    assert not engine.unload(table[0]) and engine.is_loaded(table[0])  # the page's own rows stay
 
 
 def test_client_overview_lists_variants(client):

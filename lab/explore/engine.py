@@ -8,8 +8,10 @@ length and pooling, so a restart finds them and a retrained adapter misses them.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], None]  # (texts done, texts to do)
 CHUNK = 32  # texts per encode call: the progress bar moves this often
+MAX_EXTRA_MODELS = 3  # models loaded from the page kept at once, over all sessions (~0.5 GB each for SmolLM2)
 
 
 def default_cache_dir() -> Path:
@@ -56,7 +59,11 @@ class Engine:
     """The variants table, the loaded models and the embedding cache behind the app."""
 
     def __init__(
-        self, variants: Sequence[Variant], device: str | None = None, cache_dir: str | Path | None = None
+        self,
+        variants: Sequence[Variant],
+        device: str | None = None,
+        cache_dir: str | Path | None = None,
+        max_extra_models: int = MAX_EXTRA_MODELS,
     ) -> None:
         self._variants: dict[str, Variant] = {}
         for variant in variants:
@@ -69,6 +76,9 @@ class Engine:
         self._model_locks: dict[tuple, threading.Lock] = {}
         self._load_lock = threading.Lock()
         self._table_lock = threading.Lock()
+        self._base = dict(self._variants)  # the page's own rows: their models stay loaded
+        self.max_extra_models = max_extra_models
+        self._extra: OrderedDict[tuple, None] = OrderedDict()  # models of rows outside the table, least recent first
         self._caches: dict[tuple, EmbeddingCache] = {}
         self._cache_locks: dict[tuple, threading.Lock] = {}
         self._cache_lock = threading.Lock()
@@ -93,16 +103,23 @@ class Engine:
         """Labels of the variants that can load."""
         return [label for label, reason in self.availability().items() if reason is None]
 
-    def add_variant(self, variant: Variant) -> Variant:
-        """Load a new variant now (so a bad name fails here, readably) and add it to the table."""
-        with self._table_lock:
-            existing = self._variants.get(variant.label)
-            if existing is not None and existing != variant:
+    def with_variants(self, extra: Sequence[Variant]) -> Engine:
+        """A view of this engine whose table also holds ``extra`` (one session's own models).
+
+        The view shares the loaded models, their locks and the embedding caches, so nothing is loaded or computed
+        twice, but only the session holding ``extra`` sees those rows: one visitor's models never change another's
+        page.
+        """
+        view = copy.copy(self)
+        view._variants = dict(self._variants)
+        for variant in extra:
+            if self._variants.get(variant.label, variant) != variant:
                 raise ValueError(f"A different variant is already labelled {variant.label!r}.")
-        self.model(variant)
-        with self._table_lock:
-            self._variants[variant.label] = variant
-        return variant
+            view._variants[variant.label] = variant
+        return view
+
+    def _in_table(self, variant: Variant) -> bool:
+        return self._base.get(variant.label) == variant
 
     # ------------------------------------------------------------------ models
     def is_loaded(self, variant: Variant) -> bool:
@@ -113,6 +130,7 @@ class Engine:
         """The loaded model of a variant (loading it the first time); ``ValueError`` says why it cannot load."""
         key = model_key(variant)
         if key in self._models:
+            self._touch(variant)
             return self._models[key]
         reason = unavailable_reason(variant)
         if reason:
@@ -133,9 +151,33 @@ class Engine:
                     )
                 except Exception as error:  # any loader failure becomes one readable line for the page
                     raise ValueError(f"Could not load {variant.model!r}: {type(error).__name__}: {error}") from error
-                self._model_locks[key] = threading.Lock()
+                self._model_locks.setdefault(key, threading.Lock())
                 self._models[key] = model
-        return self._models[key]
+            self._touch(variant)
+            return self._models[key]
+
+    def _touch(self, variant: Variant) -> None:
+        """Mark a model outside the table as just used; unload the least recently used beyond the cap."""
+        if self._in_table(variant):
+            return
+        with self._table_lock:
+            key = model_key(variant)
+            self._extra[key] = None
+            self._extra.move_to_end(key)
+            while len(self._extra) > self.max_extra_models:
+                old, _ = self._extra.popitem(last=False)
+                if not any(model_key(v) == old for v in self._base.values()):
+                    logger.info("Unloading %s (least recently used of the page's extra models)", old[0])
+                    self._models.pop(old, None)
+
+    def unload(self, variant: Variant) -> bool:
+        """Drop a model loaded from the page (not one of the table's); ``True`` when it was loaded."""
+        key = model_key(variant)
+        if any(model_key(v) == key for v in self._base.values()):
+            return False
+        with self._table_lock:
+            self._extra.pop(key, None)
+            return self._models.pop(key, None) is not None
 
     def encoder(self, variant: Variant, pooling: str | None = None) -> LLM2Vec:
         """The variant's model with the pooling the page asks for (a light wrapper sharing weights and tokenizer)."""
