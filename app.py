@@ -39,6 +39,7 @@ logger = logging.getLogger("app")
 
 START_SIZE = 120  # texts in the corpus the page opens with: four SmolLM2 variants embed them in ~30 s on 2 cores
 START_QUERY = "A man is playing a musical instrument."
+MAX_LAYER, MAX_HEAD = 31, 15  # slider ends: SmolLM2-135M has 30 layers and 9 heads; bigger models clamp
 CONCURRENCY = 4  # requests of one event served at once: each model has its own lock, so different variants overlap
 
 CSS = """
@@ -336,6 +337,43 @@ def _pair_tab(page: Page) -> None:
     compare.click(pair, inputs, [status, cosines, layers], api_name="pair")
 
 
+def _attention_tab(page: Page) -> None:
+    """One sentence: the two masks on its tokens, each variant's attention weights, and which tokens move most."""
+    with gr.Row(equal_height=False):
+        sentence = gr.Textbox(label="Sentence", value=START_QUERY, scale=3, elem_id="attention-text")
+        layer = gr.Slider(0, MAX_LAYER, value=0, step=1, label="layer (a shallower model shows its last)", scale=1)
+        head = gr.Slider(-1, MAX_HEAD, value=-1, step=1, label="head (-1: mean over heads)", scale=1)
+    show = gr.Button("Show attention", variant="primary", elem_id="attention-button")
+    gr.Markdown(
+        "Uni reads each token with only the tokens before it (the causal mask); Bi and LLM2Vec read the whole "
+        "sentence. Each chosen decoder runs the sentence under its own mask (eager attention, so the weights are "
+        "real); the bottom map shows how far each token's hidden state moves when the same weights drop the mask.",
+        elem_classes="lab-legend",
+    )
+    status = gr.Markdown()
+    masks = gr.Plot(elem_id="mask-plot")
+    weights = gr.Plot(elem_id="attention-plot")
+    summary = gr.Markdown()
+    changes = gr.Plot(elem_id="change-plot")
+
+    def attention(text: str, labels: list[str], layer: float, head: float, mine):
+        try:
+            drawn = actions.run_attention(page.view(mine), text, labels, int(layer), int(head))
+        except Exception as error:
+            return _problem(error), None, None, "", None
+        mask_plot, weight_plot, change_plot, lines, notes = drawn
+        return (
+            "Attention of the chosen decoder variants." + _notes_line(notes),
+            mask_plot,
+            weight_plot,
+            lines,
+            change_plot,
+        )
+
+    inputs = [sentence, page.chosen, layer, head, page.session]
+    show.click(attention, inputs, [status, masks, weights, summary, changes], api_name="attention")
+
+
 def _experiments_tab(results_dir: Path, adapters_dir: Path, allow_local: bool) -> gr.Tab:
     """The lab's recorded results and the shipped adapters' training curves, re-read from the files on demand."""
     with gr.Tab("Experiments", elem_id="experiments-tab") as tab:
@@ -451,6 +489,8 @@ def build_app(
                 map_status = _map_tab(page, warm)
             with gr.Tab("Pair", elem_id="pair-tab"):
                 _pair_tab(page)
+            with gr.Tab("Attention", elem_id="attention-tab"):
+                _attention_tab(page)
             _experiments_tab(Path(results_dir), Path(adapters_dir), allow_local)
 
         def overview() -> tuple[str, str]:

@@ -368,7 +368,7 @@ def test_build_app_without_launching(engine):
     blocks = app.build_app(engine=engine, warm_up_umap=False)
     names = {d.get("api_name") for d in blocks.config["dependencies"]}
     assert {"search", "plot", "pair", "load_example", "upload", "add_model", "overview"} <= names
-    assert {"first_results", "experiments", "probe_plot", "watch_run"} <= names
+    assert {"first_results", "experiments", "probe_plot", "watch_run", "attention", "unload_models"} <= names
 
 
 def test_main_parses_host_port_share(monkeypatch):
@@ -685,3 +685,74 @@ def test_client_experiments_and_watching_a_run(client, tmp_path):
     assert json.loads(figure["plot"])["data"][0]["y"] == [2.0, 1.5]
     line, figure, timer = client.predict(str(tmp_path / "nope"), api_name="/watch_run")
     assert line.startswith("⚠️") and "No metrics.jsonl" in line and figure is None
+
+
+# ---------------------------------------------------------------------------------------------- attention
+def test_attention_weights_equal_a_hand_computed_softmax_under_each_mask():
+    """Layer 0 of a tiny Llama, by hand: softmax(q k^T / sqrt(d) + mask) with RoPE, against the eager weights."""
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    from lab.explore.attention import attention_maps, mask_figure
+
+    model = LLM2Vec.from_pretrained("tiny-llama", device="cpu")
+    kernel = model.model.config._attn_implementation
+    text = "The cat sat on the mat."
+    batch = model.collate(model.tokenize([text]))
+    decoder, ids = model.model, batch.input_ids
+    with torch.no_grad():
+        hidden = decoder.embed_tokens(ids)  # (1, T, C)
+        attn, x = decoder.layers[0].self_attn, decoder.layers[0].input_layernorm(hidden)
+        heads, kv, dim = decoder.config.num_attention_heads, decoder.config.num_key_value_heads, attn.head_dim
+        q = attn.q_proj(x).view(1, -1, heads, dim).transpose(1, 2)  # (1, H, T, d)
+        k = attn.k_proj(x).view(1, -1, kv, dim).transpose(1, 2)  # (1, KV, T, d)
+        cos, sin = decoder.rotary_emb(hidden, batch.position_ids)
+        q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        k = k.repeat_interleave(heads // kv, dim=1)  # (1, H, T, d)
+        scores = q @ k.transpose(-1, -2) / dim**0.5  # (1, H, T, T)
+        n = ids.shape[1]
+        future = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)  # (T, T) keys after the query
+        causal = scores.masked_fill(future, float("-inf")).softmax(-1)[0].numpy()
+        bidirectional = scores.softmax(-1)[0].numpy()
+    for is_causal, expected in ((True, causal), (False, bidirectional)):
+        maps = attention_maps(model, text, causal=is_causal)
+        assert maps.weights.shape == (decoder.config.num_hidden_layers, heads, n, n)
+        np.testing.assert_allclose(maps.weights[0], expected, atol=1e-5)
+        np.testing.assert_allclose(maps.weights.sum(-1), 1.0, atol=1e-5)
+    assert np.triu(attention_maps(model, text, causal=True).weights, k=1).max() == 0.0
+    assert model.model.config._attn_implementation == kernel  # the encode path keeps its kernel
+    assert len(maps.tokens) == n
+    assert [list(t.z.sum(axis=1)) for t in mask_figure(maps.tokens).data] == [list(range(1, n + 1)), [n] * n]
+
+
+def test_run_attention_per_variant_and_token_changes(engine):
+    from lab.analysis import tokenwise_similarity
+
+    masks, figure, changes, summary, notes = actions.run_attention(
+        engine, "A man plays the guitar.", ["Tiny Uni", "Tiny Bi", "MiniLM"], 1, -1
+    )
+    assert [t.name for t in figure.data] == [None, None] and "no causal mask" in notes["MiniLM"]
+    uni, bi = (np.array(t.z) for t in figure.data)
+    assert np.triu(uni, k=1).max() == 0.0 and np.triu(bi, k=1).max() > 0.0  # Uni causal, Bi not
+    assert [a.text for a in changes.layout.annotations] == ["Tiny Uni = Tiny Bi"]  # same weights: one map
+    # the map of the first variant of the group (tiny models are drawn at random on load, so read that one's)
+    expected = 1 - tokenwise_similarity(engine.model(engine.variant("Tiny Uni")), "A man plays the guitar.")
+    np.testing.assert_allclose(np.array(changes.data[0].z), expected, atol=1e-6)
+    assert "Tiny Uni = Tiny Bi" in summary
+    with pytest.raises(CorpusError, match="needs a decoder variant"):
+        actions.run_attention(engine, "A man.", ["MiniLM"], 0, 0)
+    with pytest.raises(ValueError, match="Head 99 does not exist"):
+        actions.run_attention(engine, "A man.", ["Tiny Bi"], 0, 99)
+    with pytest.raises(ValueError, match="the attention view shows at most"):
+        actions.run_attention(engine, "word " * 100, ["Tiny Bi"], 0, 0)
+
+
+def test_client_attention_tab(client):
+    status, masks, figure, summary, changes = client.predict(
+        "The cat sat on the mat.", ["Tiny Uni", "Tiny Bi", "MiniLM"], 2, 0, api_name="/attention"
+    )
+    assert "MiniLM" in status and "no causal mask" in status
+    titles = [a["text"] for a in json.loads(figure["plot"])["layout"]["annotations"]]
+    assert titles == ["Tiny Uni (layer 2)", "Tiny Bi (layer 2)"]  # tiny Llama has 3 layers: 0, 1, 2
+    assert "Tiny Uni = Tiny Bi" in summary and json.loads(masks["plot"])["data"]
+    status, *rest = client.predict("", ["Tiny Bi"], 0, 0, api_name="/attention")
+    assert status.startswith("⚠️") and "The sentence is empty" in status

@@ -14,6 +14,14 @@ from typing import Callable, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from lab.explore.attention import (
+    attention_figure,
+    attention_maps,
+    change_figure,
+    mask_figure,
+    most_changed,
+    token_changes,
+)
 from lab.explore.corpus import CorpusError, check_text, parse_corpus_text
 from lab.explore.engine import Engine
 from lab.explore.figures import MIN_POINTS, layerwise_figure, project, scatter_figure
@@ -161,6 +169,48 @@ def run_pair(
             logger.exception("Per-layer analysis failed for %s", name)
             notes[name] = f"No per-layer curve: {type(error).__name__}: {error}"
     return cosines, (layerwise_figure(curves) if curves else None), notes
+
+
+def run_attention(
+    engine: Engine, text: str, labels: Sequence[str], layer: int, head: int
+) -> tuple[go.Figure, go.Figure, go.Figure, str, dict[str, str]]:
+    """The attention view of one sentence -> (masks, attention per variant, token changes, summary, notes).
+
+    Each decoder variant runs under its own mask (Uni causal, the others bidirectional); ``head`` < 0 averages the
+    heads. Variants that share weights share one token-change map.
+    """
+    text = check_text(text, "The sentence")
+    if not isinstance(layer, (int, float)) or not isinstance(head, (int, float)) or layer < 0:
+        raise CorpusError(f"The layer must be a whole number from 0 and the head one from -1; got {layer!r}, {head!r}.")
+    selection = select(engine, labels)
+    notes = dict(selection.notes)
+    decoders = []
+    for variant in selection.variants:
+        if variant.encoder_only:
+            notes[variant.label] = "a trained encoder: it has no causal mask to remove, so it is not shown here."
+        else:
+            decoders.append(variant)
+    if not decoders:
+        raise CorpusError("The attention view needs a decoder variant (Uni, Bi, ...); MiniLM has no causal mask.")
+    maps = {
+        v.label: engine.run(v, lambda model, v=v: attention_maps(model, text, causal=not v.bidirectional))
+        for v in decoders
+    }
+    groups: dict[tuple, list[Variant]] = {}
+    for variant in decoders:
+        groups.setdefault(weights_key(variant), []).append(variant)
+    changes, lines = {}, []
+    for group in groups.values():
+        name = " = ".join(v.label for v in group)
+        grid = engine.run(group[0], lambda model: token_changes(model, text))  # (L+1, T)
+        tokens = maps[group[0].label].tokens
+        changes[name] = (tokens, grid)
+        top = ", ".join(f"`{t.strip() or '␣'}` ({c:.3f})" for t, c in most_changed(tokens, grid))
+        lines.append(f"- **{name}**: {top}")
+    summary = "Tokens whose last-layer representation moves most when the mask goes (1 - cosine):\n" + "\n".join(lines)
+    first = maps[decoders[0].label].tokens
+    figure = attention_figure(maps, int(layer), None if head < 0 else int(head))
+    return mask_figure(first), figure, change_figure(changes), summary, notes
 
 
 def custom_variant(name: str, bidirectional: bool, pooling: str) -> Variant:

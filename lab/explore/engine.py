@@ -14,7 +14,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from lab.variants import Variant
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 ProgressCallback = Callable[[int, int], None]  # (texts done, texts to do)
 CHUNK = 32  # texts per encode call: the progress bar moves this often
 MAX_EXTRA_MODELS = 3  # models loaded from the page kept at once, over all sessions (~0.5 GB each for SmolLM2)
@@ -242,10 +243,14 @@ class Engine:
         with lock:  # texts another request cached meanwhile are read, not recomputed
             return cache.embed(list(texts), instruction, lambda rest, _: np.stack([done[t] for t in rest]))  # (n, d)
 
+    def run(self, variant: Variant, work: Callable[[LLM2Vec], T]) -> T:
+        """``work(model)`` under the model's lock (for views that switch its attention mode or kernel)."""
+        model = self.model(variant)
+        with self._model_locks[model_key(variant)]:
+            return work(model)
+
     def layerwise(self, variant: Variant, texts: Sequence[str]) -> np.ndarray:
         """Per layer, mean cos(causal, bidirectional) hidden state of the variant's weights -> (L+1,)."""
         from lab.analysis import layerwise_similarity
 
-        model = self.model(variant)
-        with self._model_locks[model_key(variant)]:
-            return layerwise_similarity(model, list(texts))
+        return self.run(variant, lambda model: layerwise_similarity(model, list(texts)))
