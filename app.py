@@ -40,6 +40,8 @@ logger = logging.getLogger("app")
 START_SIZE = 120  # texts in the corpus the page opens with: four SmolLM2 variants embed them in ~30 s on 2 cores
 START_QUERY = "A man is playing a musical instrument."
 MAX_LAYER, MAX_HEAD = 31, 15  # slider ends: SmolLM2-135M has 30 layers and 9 heads; bigger models clamp
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+MAX_FILE_SIZE = "5mb"  # uploads beyond this are refused by Gradio before they reach the parser (its cap is the same)
 CONCURRENCY = 4  # requests of one event served at once: each model has its own lock, so different variants overlap
 
 CSS = """
@@ -114,7 +116,7 @@ class Page:
         return self.engine.with_variants(mine or [])
 
 
-def _variant_controls(engine: Engine) -> tuple[gr.CheckboxGroup, gr.Dropdown, gr.Markdown, gr.State]:
+def _variant_controls(engine: Engine, allow_local: bool) -> tuple[gr.CheckboxGroup, gr.Dropdown, gr.Markdown, gr.State]:
     """The variants to compare, the pooling, and the accordion that lists the variants and loads another model."""
     with gr.Row(equal_height=False):
         chosen = gr.CheckboxGroup(
@@ -149,7 +151,7 @@ def _variant_controls(engine: Engine) -> tuple[gr.CheckboxGroup, gr.Dropdown, gr
 
     def add_model(name: str, bidirectional: bool, pooling: str, selected: list[str], mine: list[Variant]):
         try:
-            variant = actions.custom_variant(name, bidirectional, pooling)
+            variant = actions.custom_variant(name, bidirectional, pooling, allow_local)
             mine = [v for v in mine if v.label != variant.label]
             if len(mine) >= engine.max_extra_models:
                 raise ValueError(f"You have {len(mine)} models loaded, the most a visitor may; unload them first.")
@@ -480,7 +482,7 @@ def build_app(
 
     with gr.Blocks(title="LLM2Vec Lab") as app:
         gr.Markdown(INTRO)
-        chosen, pooling, table, session = _variant_controls(engine)
+        chosen, pooling, table, session = _variant_controls(engine, allow_local)
         page = Page(app, engine, chosen, pooling, _corpus_panel(), table, session)
         with gr.Tabs():
             with gr.Tab("Similarity search"):
@@ -507,7 +509,14 @@ def build_app(
     return app
 
 
-def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: bool = False, block: bool = True) -> str:
+def launch(
+    app: gr.Blocks,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    block: bool = True,
+    auth: tuple[str, str] | None = None,
+) -> str:
     """Serve the page; with ``block=False`` return at once (tests). Returns the local URL."""
     app.launch(
         server_name=host,
@@ -518,8 +527,25 @@ def launch(app: gr.Blocks, host: str = "127.0.0.1", port: int = 7860, share: boo
         theme=gr.themes.Soft(),
         show_error=False,
         quiet=not block,
+        auth=auth,
+        max_file_size=MAX_FILE_SIZE,
     )
     return app.local_url
+
+
+def is_shared(host: str, share: bool) -> bool:
+    """Whether other machines can reach the page: a public link, or any interface but loopback."""
+    return share or host not in LOOPBACK
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """``user:password`` -> (user, password); ``ValueError`` when either part is missing."""
+    if value is None:
+        return None
+    user, _, password = value.partition(":")
+    if not user or not password:
+        raise ValueError(f"--auth takes user:password; got {value!r}.")
+    return user, password
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -529,11 +555,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
     parser.add_argument("--tiny", action="store_true", help="random tiny models instead of SmolLM2 (UI work)")
+    parser.add_argument(
+        "--allow-local-models",
+        action="store_true",
+        help="let visitors of a shared page load local model folders and watch run folders (always on for loopback)",
+    )
+    parser.add_argument("--auth", default=None, help="user:password, asked for by the page (Gradio's login)")
     args = parser.parse_args(argv)
+    try:
+        auth = parse_auth(args.auth)
+    except ValueError as error:
+        parser.error(str(error))
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     from lab.explore.variants import tiny_variants
 
-    launch(build_app(tiny_variants() if args.tiny else None), args.host, args.port, args.share)
+    shared = is_shared(args.host, args.share)
+    if shared and auth is None:
+        logger.warning(
+            "The page is reachable beyond this machine and has no --auth: anyone who can reach it can use it."
+        )
+    allow_local = args.allow_local_models or not shared
+    blocks = build_app(tiny_variants() if args.tiny else None, allow_local=allow_local)
+    launch(blocks, args.host, args.port, args.share, auth=auth)
     return 0
 
 

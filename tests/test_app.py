@@ -371,15 +371,29 @@ def test_build_app_without_launching(engine):
     assert {"first_results", "experiments", "probe_plot", "watch_run", "attention", "unload_models"} <= names
 
 
-def test_main_parses_host_port_share(monkeypatch):
+def test_main_parses_host_port_share_and_the_safe_sharing_flags(monkeypatch, capsys):
     import app
 
     seen = {}
-    monkeypatch.setattr(app, "launch", lambda blocks, host, port, share: seen.update(host=host, port=port, share=share))
-    monkeypatch.setattr(app, "build_app", lambda variants=None: None)
-    assert app.main([]) == 0 and seen == {"host": "127.0.0.1", "port": 7860, "share": False}
+    monkeypatch.setattr(app, "launch", lambda blocks, host, port, share, auth: seen.update(host=host, auth=auth))
+    monkeypatch.setattr(app, "build_app", lambda variants=None, allow_local=True: seen.update(local=allow_local))
+    assert app.main([]) == 0 and seen == {"host": "127.0.0.1", "auth": None, "local": True}
     app.main(["--host", "0.0.0.0", "--port", "8001", "--share"])
-    assert seen == {"host": "0.0.0.0", "port": 8001, "share": True}
+    assert seen == {"host": "0.0.0.0", "auth": None, "local": False}  # shared: no local folders
+    app.main(["--host", "0.0.0.0", "--allow-local-models", "--auth", "ann:secret"])
+    assert seen == {"host": "0.0.0.0", "auth": ("ann", "secret"), "local": True}
+    with pytest.raises(SystemExit):
+        app.main(["--auth", "nopassword"])
+    assert "--auth takes user:password; got 'nopassword'" in capsys.readouterr().err
+    assert app.is_shared("127.0.0.1", share=True) and not app.is_shared("localhost", share=False)
+
+
+def test_a_shared_page_refuses_local_folders(tmp_path):
+    with pytest.raises(CorpusError, match="Loading local folders .* is off on a shared page"):
+        actions.custom_variant(str(tmp_path), True, "mean", allow_local=False)
+    with pytest.raises(CorpusError, match="off on a shared page"):
+        actions.custom_variant("~/models/x", True, "mean", allow_local=False)
+    assert actions.custom_variant("tiny-qwen2", True, "mean", allow_local=False).model == "tiny-qwen2"
 
 
 # ---------------------------------------------------------------------------------------------- gradio_client

@@ -213,11 +213,25 @@ def run_attention(
     return mask_figure(first), figure, change_figure(changes), summary, notes
 
 
-def custom_variant(name: str, bidirectional: bool, pooling: str) -> Variant:
-    """A variant for any model name or local folder typed in the page; ``ValueError`` for an unusable name."""
+def looks_local(name: str) -> bool:
+    """Whether a typed model name points at this machine's files (a folder, or a path-like name)."""
+    return name.startswith(("/", "~", ".")) or Path(name).expanduser().exists()
+
+
+def custom_variant(name: str, bidirectional: bool, pooling: str, allow_local: bool = True) -> Variant:
+    """A variant for any model name or local folder typed in the page; ``ValueError`` for an unusable name.
+
+    With ``allow_local=False`` (a page shared beyond this machine) local folders are refused: a visitor must not
+    make the server read its files.
+    """
     name = (name or "").strip()
     if not name:
         raise CorpusError("Type a model name or a local folder first, e.g. " + ", ".join(known_model_names()[:3]) + ".")
+    if not allow_local and looks_local(name):
+        raise CorpusError(
+            f"Loading local folders ({name!r}) is off on a shared page; the server's owner can start it with "
+            "--allow-local-models. Known names work: " + ", ".join(known_model_names()[:3]) + "."
+        )
     if pooling not in POOLING_MODES:
         raise CorpusError(f"Unknown pooling {pooling!r}; expected one of {', '.join(POOLING_MODES)}.")
     if not (name in PACKAGED_MODELS or name.startswith("tiny-") or Path(name).expanduser().is_dir()):
