@@ -339,6 +339,35 @@ def _pair_tab(page: Page) -> None:
     compare.click(pair, inputs, [status, cosines, layers], api_name="pair")
 
 
+def _statistics_tab(page: Page) -> None:
+    """Per variant and between variants: label agreement of neighbours, neighbour overlap, rank correlation."""
+    with gr.Row():
+        k = gr.Slider(1, 50, value=10, step=1, label="k (neighbours per text)", scale=3)
+        compute = gr.Button("Compute", variant="primary", scale=1, elem_id="stats-button")
+    gr.Markdown(
+        "**Anisotropy** is the mean cosine between two different texts: a decoder's embeddings share a common "
+        "direction, so all its cosines sit high and raw cosines of two variants are not on one scale; compare "
+        "neighbours and ranks instead. With labels (label<TAB>text), **label precision@k** is the share of each "
+        "text's k neighbours that share its label and **kNN accuracy** the share whose neighbours' majority label is "
+        "their own. Between variants, **overlap@k** is the share of neighbours two variants agree on and the "
+        "**Spearman** column the rank correlation of their cosines to every other text.",
+        elem_classes="lab-legend",
+    )
+    status = gr.Markdown()
+    per_variant = gr.Dataframe(label="per variant", interactive=False, elem_id="stats-variants")
+    between = gr.Dataframe(label="between variants", interactive=False, elem_id="stats-pairs")
+
+    def stats(corpus: str, labels: list[str], pooling: str, k: float, mine, progress: gr.Progress = gr.Progress()):
+        try:
+            rows, pairs, notes = actions.run_statistics(page.view(mine), corpus, labels, pooling, k, _Bar(progress))
+        except Exception as error:
+            return _problem(error), None, None
+        return f"Statistics of the corpus, k = {int(k)}." + _notes_line(notes), pd.DataFrame(rows), pd.DataFrame(pairs)
+
+    inputs = [page.corpus, page.chosen, page.pooling, k, page.session]
+    compute.click(stats, inputs, [status, per_variant, between], api_name="statistics")
+
+
 def _attention_tab(page: Page) -> None:
     """One sentence: the two masks on its tokens, each variant's attention weights, and which tokens move most."""
     with gr.Row(equal_height=False):
@@ -491,6 +520,8 @@ def build_app(
                 map_status = _map_tab(page, warm)
             with gr.Tab("Pair", elem_id="pair-tab"):
                 _pair_tab(page)
+            with gr.Tab("Statistics", elem_id="stats-tab"):
+                _statistics_tab(page)
             with gr.Tab("Attention", elem_id="attention-tab"):
                 _attention_tab(page)
             _experiments_tab(Path(results_dir), Path(adapters_dir), allow_local)

@@ -770,3 +770,51 @@ def test_client_attention_tab(client):
     assert "Tiny Uni = Tiny Bi" in summary and json.loads(masks["plot"])["data"]
     status, *rest = client.predict("", ["Tiny Bi"], 0, 0, api_name="/attention")
     assert status.startswith("⚠️") and "The sentence is empty" in status
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+def test_statistics_against_loops():
+    from lab.explore import statistics as S
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(12, 6))
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b = a + 0.3 * rng.normal(size=a.shape)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    labels = ["x", "y", "z"] * 4
+    k = 3
+    nearest = S.neighbours(a, k)
+    for i in range(12):  # a loop over every other text
+        others = sorted((j for j in range(12) if j != i), key=lambda j: -float(a[i] @ a[j]))
+        assert list(nearest[i]) == others[:k]
+    share = np.mean([[labels[j] == labels[i] for j in nearest[i]] for i in range(12)])
+    assert S.precision_at_k(nearest, labels) == pytest.approx(share)
+    majority = [Counter(labels[j] for j in row).most_common(1)[0] for row in nearest]
+    expected = np.mean(
+        [label == labels[i] for i, (label, count) in enumerate(majority) if count > 1]
+        + [labels[nearest[i][0]] == labels[i] for i, (label, count) in enumerate(majority) if count == 1]
+    )  # a 1-1-1 tie goes to the nearest neighbour
+    assert S.knn_accuracy(nearest, labels) == pytest.approx(expected)
+    pairs = [float(a[i] @ a[j]) for i in range(12) for j in range(12) if i != j]
+    assert S.anisotropy(a) == pytest.approx(np.mean(pairs))
+    assert S.overlap_at_k(nearest, nearest) == 1.0 and S.rank_correlation(a, a) == pytest.approx(1.0)
+    other = S.neighbours(b, k)
+    assert S.overlap_at_k(nearest, other) == pytest.approx(
+        np.mean([len(set(x) & set(y)) / k for x, y in zip(nearest, other)])
+    )
+    assert 0 < S.rank_correlation(a, b) < 1
+    assert list(S.rank_normalise(np.array([0.0, 2.0, 10.0]), np.array([1.0, 2.0, 3.0, 4.0]))) == [0.0, 0.25, 1.0]
+    with pytest.raises(ValueError, match="k must be from 1 to 11"):
+        S.neighbours(a, 12)
+
+
+def test_client_statistics_and_percentiles(client):
+    box = "\n".join(f"{'music' if i % 2 else 'money'}\t{t}" for i, t in enumerate(CORPUS))
+    status, rows, pairs = client.predict(box, ["Tiny Bi", "MiniLM"], "variant default", 2, api_name="/statistics")
+    assert "k = 2" in status and rows["headers"][:2] == ["variant", "anisotropy (mean cosine)"]
+    assert [r[0] for r in rows["data"]] == ["Tiny Bi", "MiniLM"] and "label precision@2" in rows["headers"]
+    assert pairs["data"][0][:2] == ["Tiny Bi", "MiniLM"]
+    status, rows, pairs = client.predict("a\nb\nc\nd", ["Tiny Bi"], "variant default", 9, api_name="/statistics")
+    assert "k must be a whole number from 1 to 3" in status
+    raw = search(client, labels=["MiniLM"])[2]["MiniLM"]
+    assert raw[0]["percentile"] == pytest.approx((len(CORPUS) - 1) / len(CORPUS))  # the best beats all others

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from lab.explore import statistics
 from lab.explore.attention import (
     attention_figure,
     attention_maps,
@@ -169,6 +170,27 @@ def run_pair(
             logger.exception("Per-layer analysis failed for %s", name)
             notes[name] = f"No per-layer curve: {type(error).__name__}: {error}"
     return cosines, (layerwise_figure(curves) if curves else None), notes
+
+
+def run_statistics(
+    engine: Engine,
+    corpus_box: str,
+    labels: Sequence[str],
+    pooling: str | None,
+    k: int,
+    progress: Progress = _no_progress,
+) -> tuple[list[dict], list[dict], dict[str, str]]:
+    """Comparison statistics of the corpus -> (a row per variant, a row per pair of variants, notes)."""
+    corpus = parse_corpus_text(corpus_box, min_texts=MIN_POINTS)
+    if not isinstance(k, (int, float)) or not 1 <= int(k) < len(corpus):
+        raise CorpusError(f"k must be a whole number from 1 to {len(corpus) - 1} for {len(corpus)} texts; got {k!r}.")
+    selection = select(engine, labels)
+    vectors = embed_all(engine, selection.variants, corpus.texts, pooling, progress=progress)
+    return (
+        statistics.per_variant(vectors, corpus.labels, int(k)),
+        statistics.between_variants(vectors, int(k)),
+        dict(selection.notes),
+    )
 
 
 def run_attention(

@@ -17,6 +17,7 @@ class Hit:
     score: float
     text: str
     label: str = ""
+    percentile: float = 0.0  # share of the corpus scoring below this text: comparable across variants, unlike cosines
 
 
 def top_k(query: np.ndarray, corpus: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -36,9 +37,11 @@ def top_k(query: np.ndarray, corpus: np.ndarray, k: int) -> tuple[np.ndarray, np
 def hits(query: np.ndarray, corpus: np.ndarray, texts: list[str], labels: list[str] | None, k: int) -> list[Hit]:
     """``top_k`` as ``Hit`` rows."""
     order, scores = top_k(query, corpus, k)
+    _, everything = top_k(query, corpus, len(corpus))  # every cosine, to rank-normalise the top ones
+    below = np.searchsorted(np.sort(everything), scores, side="left") / max(len(everything), 1)
     return [
-        Hit(rank + 1, int(i), float(s), texts[i], labels[i] if labels else "")
-        for rank, (i, s) in enumerate(zip(order, scores))
+        Hit(rank + 1, int(i), float(s), texts[i], labels[i] if labels else "", float(b))
+        for rank, (i, s, b) in enumerate(zip(order, scores, below))
     ]
 
 
@@ -66,6 +69,7 @@ def results_html(
         body = "".join(
             f'<tr class="{"lab-unique" if counts[h.index] == 1 and len(results) > 1 else ""}">'
             f'<td class="lab-rank">{h.rank}</td><td class="lab-score">{h.score:.3f}{_bar(h.score)}</td>'
+            f'<td class="lab-score" title="share of the corpus scoring lower">{h.percentile:.0%}</td>'
             f'<td class="lab-text">{html.escape(h.text)}'
             + (f' <span class="lab-label">{html.escape(h.label)}</span>' if h.label else "")
             + "</td></tr>"
@@ -77,7 +81,7 @@ def results_html(
         )
         cards.append(
             f'<div class="lab-card" data-variant="{html.escape(variant)}"><h4>{html.escape(variant)}</h4>{sub}'
-            f"<table><thead><tr><th>#</th><th>cosine</th><th>text</th></tr></thead><tbody>{body}</tbody></table></div>"
+            f"<table><thead><tr><th>#</th><th>cosine</th><th>rank</th><th>text</th></tr></thead><tbody>{body}</tbody></table></div>"
         )
     for variant, note in (notes or {}).items():
         cards.append(
