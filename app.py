@@ -25,10 +25,10 @@ import pandas as pd  # noqa: E402
 
 from lab.adapters import SHIPPED_DIR  # noqa: E402
 from lab.explore import actions, experiments  # noqa: E402
-from lab.explore.corpus import MAX_CHARS, MAX_TEXTS, read_upload  # noqa: E402
+from lab.explore.corpus import MAX_CHARS, MAX_TEXTS, parse_corpus_text, read_upload  # noqa: E402
 from lab.explore.engine import Engine  # noqa: E402
 from lab.explore.examples import EXAMPLE_SETS, load_example  # noqa: E402
-from lab.explore.figures import PROJECTIONS, UmapWarmUp  # noqa: E402
+from lab.explore.figures import PROJECTIONS, UmapWarmUp, scatter_figure  # noqa: E402
 from lab.explore.search import results_html  # noqa: E402
 from lab.explore.startup import Preload  # noqa: E402
 from lab.explore.variants import DEFAULT_POOLING, default_variants  # noqa: E402
@@ -40,6 +40,26 @@ logger = logging.getLogger("app")
 START_SIZE = 120  # texts in the corpus the page opens with: four SmolLM2 variants embed them in ~30 s on 2 cores
 START_QUERY = "A man is playing a musical instrument."
 MAX_LAYER, MAX_HEAD = 31, 15  # slider ends: SmolLM2-135M has 30 layers and 9 heads; bigger models clamp
+# A click on a map point types "#<index>" into the find box and presses Find (plotly's own click event; Gradio's
+# Plot has none). Points carry their corpus index in ``text`` (lab.explore.figures.scatter_figure).
+MAP_CLICK_JS = """
+<script>
+setInterval(() => {
+  document.querySelectorAll('#map-plot .js-plotly-plot').forEach((plot) => {
+    if (plot.dataset.labClick || !plot.on) return;
+    plot.dataset.labClick = '1';
+    plot.on('plotly_click', (event) => {
+      const index = event.points && event.points[0] && event.points[0].text;
+      const box = document.querySelector('#map-find textarea, #map-find input');
+      if (index === undefined || !box) return;
+      box.value = '#' + index;
+      box.dispatchEvent(new Event('input', {bubbles: true}));
+      setTimeout(() => document.querySelector('#map-find-button').click(), 100);
+    });
+  });
+}, 500);
+</script>
+"""
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 MAX_FILE_SIZE = "5mb"  # uploads beyond this are refused by Gradio before they reach the parser (its cap is the same)
 CONCURRENCY = 4  # requests of one event served at once: each model has its own lock, so different variants overlap
@@ -288,25 +308,51 @@ def _search_tab(page: Page, preload: Preload | None) -> None:
 
 
 def _map_tab(page: Page, warm: UmapWarmUp) -> gr.Markdown:
-    """The corpus projected to 2-D per variant."""
+    """The corpus projected to 2-D per variant (same seed); find or click a text to see its neighbours everywhere."""
     with gr.Row():
         method = gr.Radio(list(PROJECTIONS), value="UMAP", label="Projection", scale=3)
         draw = gr.Button("Draw the map", variant="primary", scale=1, elem_id="map-button")
     status = gr.Markdown()
     figure = gr.Plot(elem_id="map-plot")
+    with gr.Row(equal_height=False):
+        wanted = gr.Textbox(
+            label="Find a text (or click a point): its neighbours in every variant, starred in every panel",
+            placeholder="part of a text, or #12 for text 12",
+            scale=4,
+            elem_id="map-find",
+        )
+        find = gr.Button("Find", scale=1, elem_id="map-find-button")
+    neighbours = gr.HTML(elem_id="map-neighbours")
+    drawn = gr.State(None)  # this session's MapPoints: a highlight redraws without projecting again
 
     def plot(corpus: str, labels: list[str], pooling: str, method: str, mine, progress: gr.Progress = gr.Progress()):
         try:
             if method == "UMAP" and not warm.done.is_set():
                 progress(0.0, desc="UMAP is compiling its kernels (first use only, up to a minute)...")
                 warm.start().done.wait(timeout=300)
-            drawn, notes = actions.run_projection(page.view(mine), corpus, labels, pooling, method, _Bar(progress))
+            points, notes = actions.project_all(page.view(mine), corpus, labels, pooling, method, _Bar(progress))
         except Exception as error:
-            return _problem(error), None
-        return f"{method} map of the corpus: hover a point to read its text." + _notes_line(notes), drawn
+            return _problem(error), None, None
+        line = f"{method} map of the corpus: hover a point to read its text, click it to see its neighbours."
+        return line + _notes_line(notes), scatter_figure(points.points, points.texts, points.labels, method), points
+
+    def neighbours_of(corpus: str, labels: list[str], pooling: str, wanted: str, points, mine):
+        try:
+            index, found, notes = actions.run_neighbours(page.view(mine), corpus, labels, pooling, wanted)
+        except Exception as error:
+            return _problem(error), gr.skip(), ""
+        redraw = gr.skip()
+        if points is not None and points.corpus_box == corpus:
+            redraw = scatter_figure(points.points, points.texts, points.labels, points.method, highlight=index)
+        text = parse_corpus_text(corpus).texts[index]
+        line = f"Nearest neighbours of text #{index} ({text[:80]!r}) in every variant." + _notes_line(notes)
+        return line, redraw, results_html(found, notes)
 
     inputs = [page.corpus, page.chosen, page.pooling, method, page.session]
-    draw.click(plot, inputs, [status, figure], api_name="plot")
+    draw.click(plot, inputs, [status, figure, drawn], api_name="plot")
+    find_inputs = [page.corpus, page.chosen, page.pooling, wanted, drawn, page.session]
+    find.click(neighbours_of, find_inputs, [status, figure, neighbours], api_name="neighbours")
+    wanted.submit(neighbours_of, find_inputs, [status, figure, neighbours], api_visibility="private")
     return status
 
 
@@ -560,6 +606,7 @@ def launch(
         quiet=not block,
         auth=auth,
         max_file_size=MAX_FILE_SIZE,
+        head=MAP_CLICK_JS,
     )
     return app.local_url
 

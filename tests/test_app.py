@@ -818,3 +818,38 @@ def test_client_statistics_and_percentiles(client):
     assert "k must be a whole number from 1 to 3" in status
     raw = search(client, labels=["MiniLM"])[2]["MiniLM"]
     assert raw[0]["percentile"] == pytest.approx((len(CORPUS) - 1) / len(CORPUS))  # the best beats all others
+
+
+# ---------------------------------------------------------------------------------------------- linked maps
+def test_neighbours_of_a_text_in_every_variant_and_the_star(engine):
+    assert actions.find_text(CORPUS, "#3") == 3 and actions.find_text(CORPUS, "ACOUSTIC") == 4
+    with pytest.raises(CorpusError, match="There is no text #9"):
+        actions.find_text(CORPUS, "#9")
+    with pytest.raises(CorpusError, match="No text of the corpus contains 'zebra'"):
+        actions.find_text(CORPUS, "zebra")
+    index, found, notes = actions.run_neighbours(engine, CORPUS_BOX, ["Tiny Bi", "MiniLM"], None, "guitar.", k=3)
+    assert index == 0 and list(found) == ["Tiny Bi", "MiniLM"]
+    for label, rows in found.items():
+        vectors = engine.embed(engine.variant(label), CORPUS)
+        scores = vectors @ vectors[0]
+        scores[0] = -np.inf  # not its own neighbour
+        assert [h.index for h in rows] == list(np.argsort(-scores, kind="stable")[:3])
+        assert [h.rank for h in rows] == [1, 2, 3]
+    assert found["MiniLM"][0].text == "A man plays an acoustic guitar on stage."
+    points = {"V1": np.arange(12.0).reshape(6, 2), "V2": -np.arange(12.0).reshape(6, 2)}
+    figure = scatter_figure(points, CORPUS, None, "PCA", highlight=4)
+    stars = [t for t in figure.data if t.name == "highlighted"]
+    assert [(list(t.x), list(t.y)) for t in stars] == [([8.0], [9.0]), ([-8.0], [-9.0])]  # text 4 in both panels
+    assert list(figure.data[0].text) == [str(i) for i in range(6)]  # the click handler reads the index here
+
+
+def test_client_neighbours_redraw_the_map_with_the_star(client):
+    box = load_example("STS-B sentences (label: genre)", 24).to_text()
+    status, figure = client.predict(box, ["Tiny Bi", "MiniLM"], "variant default", "PCA", api_name="/plot")
+    texts = parse_corpus_text(box).texts
+    status, figure, page = client.predict(box, ["Tiny Bi", "MiniLM"], "variant default", "#5", api_name="/neighbours")
+    assert "text #5" in status and page.count('class="lab-card"') == 2
+    stars = [t for t in json.loads(figure["plot"])["data"] if t["name"] == "highlighted"]
+    assert len(stars) == 2 and all(t["text"] == ["5"] for t in stars) and texts[5][:20] in stars[0]["customdata"][0]
+    status, figure, page = client.predict(box, ["Tiny Bi"], "variant default", "zebra-xyz", api_name="/neighbours")
+    assert status.startswith("⚠️") and "No text of the corpus contains" in status

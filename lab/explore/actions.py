@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -123,6 +123,36 @@ def poolings_used(engine: Engine, labels: Sequence[str], pooling: str | None) ->
     return {label: effective_pooling(engine.variant(label), pooling) for label in labels}
 
 
+@dataclass
+class MapPoints:
+    """A drawn map, kept per session so a highlight redraws it without projecting again."""
+
+    corpus_box: str
+    method: str
+    points: dict[str, np.ndarray]  # label -> (n, 2)
+    texts: list[str]
+    labels: list[str] | None
+
+
+def project_all(
+    engine: Engine,
+    corpus_box: str,
+    labels: Sequence[str],
+    pooling: str | None,
+    method: str,
+    progress: Progress = _no_progress,
+) -> tuple[MapPoints, dict[str, str]]:
+    """The corpus projected to 2-D per variant, every variant with the same seed -> (points, notes)."""
+    corpus = parse_corpus_text(corpus_box, min_texts=MIN_POINTS)
+    selection = select(engine, labels)
+    vectors = embed_all(engine, selection.variants, corpus.texts, pooling, progress=progress, span=(0, 0.7))
+    points = {}
+    for position, (label, matrix) in enumerate(vectors.items()):
+        progress(0.7 + 0.3 * position / len(vectors), f"{method} of {label}")
+        points[label] = project(matrix, method)
+    return MapPoints(corpus_box, method, points, corpus.texts, corpus.labels), selection.notes
+
+
 def run_projection(
     engine: Engine,
     corpus_box: str,
@@ -132,14 +162,40 @@ def run_projection(
     progress: Progress = _no_progress,
 ) -> tuple[go.Figure, dict[str, str]]:
     """A 2-D map of the corpus per variant -> (figure, label -> note for unavailable ones)."""
-    corpus = parse_corpus_text(corpus_box, min_texts=MIN_POINTS)
+    drawn, notes = project_all(engine, corpus_box, labels, pooling, method, progress)
+    return scatter_figure(drawn.points, drawn.texts, drawn.labels, method), notes
+
+
+def find_text(texts: Sequence[str], wanted: str) -> int:
+    """The corpus index of ``#12`` (an index, as a map click sends it) or of the first text containing ``wanted``."""
+    wanted = (wanted or "").strip()
+    if not wanted:
+        raise CorpusError("Type part of a text (or click a point on the map) to find it.")
+    if wanted.startswith("#") and wanted[1:].isdigit():
+        index = int(wanted[1:])
+        if index >= len(texts):
+            raise CorpusError(f"There is no text #{index}; the corpus has {len(texts)} (numbered from 0).")
+        return index
+    lowered = wanted.lower()
+    found = next((i for i, text in enumerate(texts) if lowered in text.lower()), None)
+    if found is None:
+        raise CorpusError(f"No text of the corpus contains {wanted!r}.")
+    return found
+
+
+def run_neighbours(
+    engine: Engine, corpus_box: str, labels: Sequence[str], pooling: str | None, wanted: str, k: int = 5
+) -> tuple[int, dict[str, list[Hit]], dict[str, str]]:
+    """A corpus text's ``k`` nearest other texts in every variant -> (its index, label -> hits, notes)."""
+    corpus = parse_corpus_text(corpus_box)
+    index = find_text(corpus.texts, wanted)
     selection = select(engine, labels)
-    vectors = embed_all(engine, selection.variants, corpus.texts, pooling, progress=progress, span=(0, 0.7))
-    points = {}
-    for position, (label, matrix) in enumerate(vectors.items()):
-        progress(0.7 + 0.3 * position / len(vectors), f"{method} of {label}")
-        points[label] = project(matrix, method)
-    return scatter_figure(points, corpus.texts, corpus.labels, method), selection.notes
+    vectors = embed_all(engine, selection.variants, corpus.texts, pooling)
+    results = {}
+    for label, matrix in vectors.items():
+        found = hits(matrix[index], matrix, corpus.texts, corpus.labels, k + 1)
+        results[label] = [replace(h, rank=r) for r, h in enumerate((h for h in found if h.index != index), 1)][:k]
+    return index, results, selection.notes
 
 
 def run_pair(
