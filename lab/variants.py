@@ -7,7 +7,7 @@ a name, a label or a colour is written once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -27,11 +27,18 @@ class Variant:
     shift: int  # default sub-token alignment for word probes: -1 reads a word where MNTP predicts it, else 0
     colour: str  # one colour per variant in every figure
     note: str  # one line saying what the variant is
+    model: str | None = None  # None: a ladder row, applied to whichever base model is given; set for a fixed encoder
+    max_length: int = 512  # tokens the encoder reads (MiniLM was trained with 256)
+    encoder_only: bool = False  # a trained bidirectional encoder (MiniLM): its own pooling, no causal/bi switch
 
     def __post_init__(self) -> None:
         canonical_pooling(self.pooling)
         if self.shift not in (0, -1):
             raise ValueError(f"Variant {self.name!r}: shift must be 0 or -1; got {self.shift!r}.")
+
+    def on(self, model: str, **changes: object) -> Variant:
+        """This recipe bound to ``model`` (``changes`` replace other fields: a label, a note)."""
+        return replace(self, model=model, **changes)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -68,6 +75,24 @@ VARIANTS: dict[str, Variant] = {
             "#d62728",
             "Bi+MNTP + unsupervised SimCSE (LLM2Vec)",
         ),
+    )
+}
+
+
+# Trained sentence encoders to compare the ladder with; not LLM2Vec stages, so probing and the suite's ladder skip them.
+REFERENCES: dict[str, Variant] = {
+    "minilm": Variant(
+        "minilm",
+        "MiniLM",
+        True,
+        (),
+        "mean",
+        0,
+        "#7f7f7f",
+        "all-MiniLM-L6-v2, a supervised sentence encoder (mean pooling): the reference",
+        model="all-minilm-l6-v2",
+        max_length=256,
+        encoder_only=True,
     )
 }
 

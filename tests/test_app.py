@@ -21,7 +21,8 @@ from lab.explore.engine import Engine
 from lab.explore.examples import EXAMPLE_SETS, conll_sentences, load_example, stsb_sentences
 from lab.explore.figures import project, scatter_figure
 from lab.explore.search import results_html, top_k
-from lab.explore.variants import Variant, default_variants, tiny_variants, unavailable_reason
+from lab.explore.variants import default_variants, tiny_variants, unavailable_reason
+from lab.variants import REFERENCES, VARIANTS
 
 CORPUS = [
     "A man is playing a guitar.",
@@ -50,8 +51,8 @@ def launch_tiny(engine: Engine, warm_up_umap: bool = True):
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine(tiny_variants(), device="cpu")
+def engine(tmp_path_factory) -> Engine:
+    return Engine(tiny_variants(), device="cpu", cache_dir=tmp_path_factory.mktemp("embeddings"))
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,13 @@ def test_uploads_txt_csv_tsv_jsonl(tmp_path):
         ("bad.jsonl", '{"text": "fine"}\n{"text": broken\n', "line 2 is not valid JSON"),
         ("list.jsonl", "[1, 2]\n", "line 1 is a list"),
         ("cols.csv", "a,b\n1,2\n", "no text column"),
+        (
+            "quote.csv",
+            'text,label\nfine,a\n"never closed,b\nmore,c\n',
+            "row starting at line 3: unexpected end of data",
+        ),
+        ("short.csv", "text,label\nA cat.,animals\nA dog.\n", r"line 3 has 1 field\(s\); the header has 2"),
+        ("wide.csv", "text,label\nA cat.,animals,extra\n", r"line 2 has 3 field\(s\)"),
         ("empty.txt", "\n\n", "holds no texts"),
         ("doc.pdf", "%PDF", "unsupported file type '.pdf'"),
         ("long.txt", "y" * (MAX_CHARS + 5), f"the limit is {MAX_CHARS:,}"),
@@ -176,6 +184,21 @@ def test_default_variants_follow_the_shipped_adapters():
     for variant in table.values():
         expected_ok = all(a in shipped for a in variant.adapters)
         assert (unavailable_reason(variant) is None) == expected_ok, variant.label
+
+
+def test_the_app_reads_the_one_variant_table():
+    """The page's rows are lab.variants' rows bound to a model: one table for probing, CLI, suite and app."""
+    table = default_variants()
+    rows = [*VARIANTS.values(), *REFERENCES.values()]
+    assert len(table) == len(rows)
+    for variant, row in zip(table, rows):
+        assert variant.model is not None
+        assert {**vars(variant), "model": None} == {**vars(row), "model": None}, row.name
+    assert [v.model for v in table] == ["smollm2-135m"] * 4 + ["all-minilm-l6-v2"]
+    tiny = {v.label: v for v in tiny_variants()}
+    assert (tiny["Tiny Uni"].bidirectional, tiny["Tiny Uni"].pooling) == (False, VARIANTS["uni"].pooling)
+    assert all("mean nothing" in v.note for v in tiny.values() if v.model.startswith("tiny-") and not v.adapters)
+    assert "without a model" in unavailable_reason(VARIANTS["bi"])
 
 
 def test_engine_embeddings_match_a_fresh_encoder_and_are_cached(engine):
@@ -233,14 +256,25 @@ def test_adapter_variant_merges_its_lora(tmp_path):
 
     config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
     get_peft_model(tiny_model("llama"), config).save_pretrained(tmp_path / "lora")
-    adapted = Variant("Tiny Bi+LoRA", "tiny-llama", adapters=(str(tmp_path / "lora"),))
-    plain = Variant("Tiny Bi", "tiny-llama")
-    engine = Engine([plain, adapted], device="cpu")
+    plain = VARIANTS["bi"].on("tiny-llama", label="Tiny Bi")
+    adapted = plain.on("tiny-llama", label="Tiny Bi+LoRA", adapters=(str(tmp_path / "lora"),))
+    engine = Engine([plain, adapted], device="cpu", cache_dir=tmp_path / "cache")
     assert unavailable_reason(adapted) is None
     reference = LLM2Vec.from_pretrained("tiny-llama", device="cpu", adapters=[str(tmp_path / "lora")])
     expected = reference.encode(CORPUS[:3], normalize_embeddings=True)
     np.testing.assert_allclose(engine.embed(adapted, CORPUS[:3]), expected, atol=1e-5)
     assert not np.allclose(engine.embed(plain, CORPUS[:3]), expected, atol=1e-3)  # the adapter changed the weights
+
+    restarted = Engine([plain, adapted], device="cpu", cache_dir=tmp_path / "cache")
+    assert restarted.missing(adapted, CORPUS[:3]) == 0
+    np.testing.assert_array_equal(restarted.embed(adapted, CORPUS[:3]), engine.embed(adapted, CORPUS[:3]))
+    assert not restarted.is_loaded(adapted)  # read from disk: no model loaded
+    assert restarted.missing(adapted, CORPUS[:3], pooling="last_token") == 3  # pooling is in the key
+    assert restarted.missing(adapted, CORPUS[:3], instruction="Find music") == 3  # and the instruction
+    retrained = tiny_model("llama")
+    torch.manual_seed(123)  # another random LoRA: other bytes
+    get_peft_model(retrained, config).save_pretrained(tmp_path / "lora")
+    assert Engine([adapted], device="cpu", cache_dir=tmp_path / "cache").missing(adapted, CORPUS[:3]) == 3
 
 
 def test_unavailable_variant_is_a_note_not_a_crash(engine):
@@ -255,7 +289,7 @@ def test_unavailable_variant_is_a_note_not_a_crash(engine):
     with pytest.raises(ValueError, match="Unknown variant 'GPT-9'"):
         actions.select(engine, ["GPT-9"])
     with pytest.raises(ValueError, match="labels must be unique"):
-        Engine([Variant("A", "tiny-llama"), Variant("A", "tiny-qwen2")])
+        Engine([VARIANTS["bi"].on("tiny-llama"), VARIANTS["bi"].on("tiny-qwen2")])
 
 
 # ---------------------------------------------------------------------------------------------- search and figures
@@ -334,17 +368,32 @@ def test_build_app_without_launching(engine):
     blocks = app.build_app(engine=engine, warm_up_umap=False)
     names = {d.get("api_name") for d in blocks.config["dependencies"]}
     assert {"search", "plot", "pair", "load_example", "upload", "add_model", "overview"} <= names
+    assert {"first_results", "experiments", "probe_plot", "watch_run", "attention", "unload_models"} <= names
 
 
-def test_main_parses_host_port_share(monkeypatch):
+def test_main_parses_host_port_share_and_the_safe_sharing_flags(monkeypatch, capsys):
     import app
 
     seen = {}
-    monkeypatch.setattr(app, "launch", lambda blocks, host, port, share: seen.update(host=host, port=port, share=share))
-    monkeypatch.setattr(app, "build_app", lambda variants=None: None)
-    assert app.main([]) == 0 and seen == {"host": "127.0.0.1", "port": 7860, "share": False}
+    monkeypatch.setattr(app, "launch", lambda blocks, host, port, share, auth: seen.update(host=host, auth=auth))
+    monkeypatch.setattr(app, "build_app", lambda variants=None, allow_local=True: seen.update(local=allow_local))
+    assert app.main([]) == 0 and seen == {"host": "127.0.0.1", "auth": None, "local": True}
     app.main(["--host", "0.0.0.0", "--port", "8001", "--share"])
-    assert seen == {"host": "0.0.0.0", "port": 8001, "share": True}
+    assert seen == {"host": "0.0.0.0", "auth": None, "local": False}  # shared: no local folders
+    app.main(["--host", "0.0.0.0", "--allow-local-models", "--auth", "ann:secret"])
+    assert seen == {"host": "0.0.0.0", "auth": ("ann", "secret"), "local": True}
+    with pytest.raises(SystemExit):
+        app.main(["--auth", "nopassword"])
+    assert "--auth takes user:password; got 'nopassword'" in capsys.readouterr().err
+    assert app.is_shared("127.0.0.1", share=True) and not app.is_shared("localhost", share=False)
+
+
+def test_a_shared_page_refuses_local_folders(tmp_path):
+    with pytest.raises(CorpusError, match="Loading local folders .* is off on a shared page"):
+        actions.custom_variant(str(tmp_path), True, "mean", allow_local=False)
+    with pytest.raises(CorpusError, match="off on a shared page"):
+        actions.custom_variant("~/models/x", True, "mean", allow_local=False)
+    assert actions.custom_variant("tiny-qwen2", True, "mean", allow_local=False).model == "tiny-qwen2"
 
 
 # ---------------------------------------------------------------------------------------------- gradio_client
@@ -434,31 +483,61 @@ def test_client_pair_and_bad_pair(client):
     assert "Sentence A is empty" in status and figure is None
 
 
-def test_client_examples_and_uploads(client, tmp_path):
+def test_client_examples_and_uploads_keep_the_typed_corpus_for_undo(client, tmp_path):
     from gradio_client import handle_file
 
-    box, status = client.predict("CoNLL-2003 news sentences (label: topic)", 40, api_name="/load_example")
+    typed = "my own first text\nmy own second text"
+    box, status = client.predict("CoNLL-2003 news sentences (label: topic)", 40, typed, api_name="/load_example")
     corpus = parse_corpus_text(box)
-    assert len(corpus) == 40 and "soccer" in corpus.labels and "Loaded 40 texts" in status
+    assert len(corpus) == 40 and "soccer" in corpus.labels and "Loaded 40 texts" in status and "Undo" in status
+    box, status = client.predict(api_name="/undo_corpus")
+    assert box == typed and "Restored" in status
     path = tmp_path / "mine.jsonl"
     path.write_text('{"text": "A cat.", "label": "animals"}\n{"text": "Rates rose.", "label": "markets"}\n')
-    box, status = client.predict(handle_file(str(path)), api_name="/upload")
-    assert box == "animals\tA cat.\nmarkets\tRates rose." and "2 labels" in status
-    bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"text": "A cat."}\nnot json\n')
-    box, status = client.predict(handle_file(str(bad)), api_name="/upload")
-    assert "line 2 is not valid JSON" in status and "Traceback" not in status
+    box, status = client.predict(handle_file(str(path)), "", api_name="/upload")
+    assert box == "animals\tA cat.\nmarkets\tRates rose." and "2 labels" in status and "Undo" not in status
+    bad = tmp_path / "bad.csv"
+    bad.write_text('text,label\n"A cat sat,animals\nA dog.,animals\n')
+    box, status = client.predict(handle_file(str(bad)), typed, api_name="/upload")
+    assert "row starting at line 2" in status and "unterminated quote" in status and "Traceback" not in status
+    assert box != "A cat sat,animals A dog.,animals"  # nothing replaced the corpus
 
 
-def test_client_add_model_and_unknown_model(client):
+def test_client_models_loaded_from_the_page_belong_to_that_session(client, server):
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
     status, update, table = client.predict("tiny-qwen3", True, "mean", ["Tiny Bi"], api_name="/add_model")
     assert "Loaded **tiny-qwen3 (bi, mean)**" in status and "tiny-qwen3 (bi, mean)" in table
     raw = search(client, labels=["tiny-qwen3 (bi, mean)"])[2]
     assert list(raw) == ["tiny-qwen3 (bi, mean)"] and len(raw["tiny-qwen3 (bi, mean)"]) == 3
+    other = Client(server, verbose=False)  # another visitor does not see it: not even among their choices
+    with pytest.raises(AppError, match="'tiny-qwen3 \\(bi, mean\\)'.* is not in the list of choices"):
+        search(other, labels=["tiny-qwen3 (bi, mean)"])
+    assert "tiny-qwen3" not in other.predict(api_name="/overview")[0]
+    status, update, table = client.predict(["Tiny Bi", "tiny-qwen3 (bi, mean)"], api_name="/unload_models")
+    assert status == "Unloaded tiny-qwen3 (bi, mean)." and "tiny-qwen3" not in table
+    with pytest.raises(AppError, match="not in the list of choices"):
+        search(client, labels=["tiny-qwen3 (bi, mean)"])
     status, *_ = client.predict("acme/no-such-model", True, "mean", ["Tiny Bi"], api_name="/add_model")
     assert "Unknown model 'acme/no-such-model'" in status and "Known names" in status
     status, *_ = client.predict("tiny-nosucharch", True, "mean", ["Tiny Bi"], api_name="/add_model")
     assert status.startswith("⚠️") and "tiny-nosucharch" in status
+
+
+def test_engine_unloads_the_least_recently_used_extra_model(tmp_path):
+    table = tiny_variants()[:2]
+    engine = Engine(table, device="cpu", cache_dir=tmp_path, max_extra_models=1)
+    first, second = (actions.custom_variant(name, True, "mean") for name in ("tiny-qwen2", "tiny-qwen3"))
+    view = engine.with_variants([first, second])
+    assert view.labels[-2:] == [first.label, second.label] and first.label not in engine.labels
+    engine.model(table[0])
+    view.model(first)
+    assert view.is_loaded(first)
+    view.model(second)  # over the cap: the least recently used extra model goes, the table's stays
+    assert not view.is_loaded(first) and view.is_loaded(second) and engine.is_loaded(table[0])
+    assert engine.unload(second) and not engine.is_loaded(second)
+    assert not engine.unload(table[0]) and engine.is_loaded(table[0])  # the page's own rows stay
 
 
 def test_client_overview_lists_variants(client):
@@ -499,3 +578,278 @@ def test_client_search_a_thousand_texts(client):
     box = load_example("STS-B sentences (label: genre)", 1000).to_text()
     status, page, raw = search(client, corpus=box, labels=["Tiny Bi"], k=10)
     assert "Top 10 of 1000 texts" in status and len(raw["Tiny Bi"]) == 10
+
+
+# ---------------------------------------------------------------------------------------------- results on arrival
+def test_preload_embeds_the_first_corpus_and_query_for_every_variant(tmp_path):
+    from lab.explore.startup import Preload
+
+    engine = Engine(tiny_variants(), device="cpu", cache_dir=tmp_path)
+    labels = ["Tiny Uni", "Tiny Bi"]
+    preload = Preload(engine, labels, CORPUS, ["guitar music"])
+    assert "Preparing the first results" in preload.describe() and "0/2 ready" in preload.button_text()
+    assert all(engine.missing(engine.variant(label), CORPUS) == len(CORPUS) for label in labels)
+    assert preload.start().done.wait(timeout=300)
+    for label in labels:
+        assert engine.missing(engine.variant(label), CORPUS) == 0
+        assert engine.missing(engine.variant(label), ["guitar music"]) == 0
+    assert preload.describe() == "The first results are ready." and preload.button_text() == "Search"
+    assert not engine.is_loaded(engine.variant("MiniLM"))  # only the labels asked for
+
+
+def test_client_first_results_arrive_without_a_click(client):
+    status, page, raw = client.predict(
+        CORPUS_BOX, "guitar music", "", ["Tiny Bi", "MiniLM"], "variant default", 3, api_name="/first_results"
+    )[:3]
+    assert "Top 3 of 6 texts" in status and list(raw) == ["Tiny Bi", "MiniLM"]
+    assert "pooling: mean" in page and "anisotropy" in page
+
+
+def test_cards_name_the_pooling_that_ran(client):
+    status, page, raw = search(client, labels=["Tiny Uni", "MiniLM"], pooling="last_token")
+    assert page.count("pooling: last token") == 1 and page.count("pooling: mean") == 1  # MiniLM keeps its mean
+    status, page, raw = search(client, labels=["Tiny Uni"])
+    assert "pooling: weighted mean" in page
+
+
+# ---------------------------------------------------------------------------------------------- experiments
+def test_metrics_curves_skip_a_torn_line_and_follow_the_file(tmp_path):
+    from lab.explore import experiments
+
+    path = tmp_path / "metrics.jsonl"
+    rows = [
+        {"step": 1, "loss": 3.0, "accuracy": 0.1, "learning_rate": 1e-4},
+        {"step": 2, "loss": 2.0, "grad_norm": 1.0},
+        {"step": 2, "eval_loss": 2.5, "eval_accuracy": 0.3},
+        {"step": 3, "train_loss": 2.2, "train_runtime": 9.0},
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + '\n{"step": 4, "lo')  # a run still writing
+    records = experiments.read_metrics(path)
+    assert records == rows
+    found = experiments.curves(records)
+    assert found == {
+        "loss": ([1, 2], [3.0, 2.0]),
+        "accuracy": ([1], [0.1]),
+        "eval_loss": ([2], [2.5]),
+        "eval_accuracy": ([2], [0.3]),
+    }
+    figure = experiments.curves_figure({"run": records}, "t")
+    assert sorted(t.name for t in figure.data) == sorted(found)
+    assert experiments.run_folder(str(tmp_path))[0] == rows
+    with pytest.raises(ValueError, match="No metrics.jsonl in"):
+        experiments.run_folder(str(tmp_path / "nowhere"))
+    with pytest.raises(ValueError, match="Type a run folder"):
+        experiments.run_folder("  ")
+
+
+def test_experiments_read_whatever_results_exist(tmp_path):
+    from lab.explore import experiments
+
+    (tmp_path / "sts").mkdir()
+    for name, score in (("a_uni", 0.25), ("b_bi", 0.5)):
+        result = {"model": "m", "adapters": ["mntp"], "bidirectional": True, "pooling": "mean"}
+        result["results"] = {"test": {"spearman": score, "pearson": score / 2, "pairs": 10}}
+        (tmp_path / "sts" / f"{name}.json").write_text(json.dumps(result))
+    (tmp_path / "sts" / "broken.json").write_text("{")
+    rows = experiments.sts_rows(tmp_path)
+    assert [(r["run"], r["spearman"], r["adapters"]) for r in rows] == [("a_uni", 0.25, "mntp"), ("b_bi", 0.5, "mntp")]
+    assert list(experiments.sts_figure(rows).data[0].y) == [0.25, 0.5]
+    (tmp_path / "probing" / "run").mkdir(parents=True)
+    lines = ["task,variant,layer,accuracy", "pos,uni,0,0.5", "pos,uni,1,0.7", "pos,bi,0,0.4", "ner,uni,0,0.9"]
+    (tmp_path / "probing" / "run" / "probe_results.csv").write_text("\n".join(lines) + "\n")
+    files = experiments.probe_files(tmp_path)
+    assert files == [tmp_path / "probing" / "run" / "probe_results.csv"]
+    figure = experiments.probe_figure(files[0])
+    assert [(t.name, list(t.x), list(t.y)) for t in figure.data] == [
+        ("uni", [0.0, 1.0], [0.5, 0.7]),
+        ("bi", [0.0], [0.4]),
+        ("uni", [0.0], [0.9]),
+    ]
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "x.json").write_text(json.dumps({"model": "m", "runs": [1], "plain": {"tps": 3.5}}))
+    assert experiments.bench_rows(tmp_path) == [
+        {"file": "x", "field": "model", "value": "m"},
+        {"file": "x", "field": "plain", "value": "tps=3.5"},
+    ]
+    assert experiments.sts_rows(tmp_path / "none") == [] and experiments.probe_files(tmp_path / "none") == []
+
+
+def test_shipped_adapter_curves_are_read_from_their_files():
+    from lab.adapters import SHIPPED_DIR
+    from lab.explore import experiments
+
+    runs = experiments.adapter_runs()
+    assert set(runs) == {p.parent.name for p in (SHIPPED_DIR / "smollm2-135m").glob("*/metrics.jsonl")}
+    for name, records in runs.items():
+        lines = (SHIPPED_DIR / "smollm2-135m" / name / "metrics.jsonl").read_text().splitlines()
+        losses = [json.loads(line)["loss"] for line in lines if '"loss"' in line]
+        assert experiments.curves(records)["loss"][1] == losses
+
+
+def test_client_experiments_and_watching_a_run(client, tmp_path):
+    from lab.explore import experiments
+
+    status, training, sts_plot, sts_table, probe_choice, bench = client.predict(api_name="/experiments")
+    rows = experiments.sts_rows()
+    assert f"{len(rows)} STS-B runs" in status and f"{len(experiments.adapter_runs())} adapter runs" in status
+    assert [row[0] for row in sts_table["data"]] == [r["run"] for r in rows]
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.5}\n')
+    line, figure, timer = client.predict(str(tmp_path), api_name="/watch_run")
+    assert "2 records" in line and "last step 2" in line
+    assert json.loads(figure["plot"])["data"][0]["y"] == [2.0, 1.5]
+    line, figure, timer = client.predict(str(tmp_path / "nope"), api_name="/watch_run")
+    assert line.startswith("⚠️") and "No metrics.jsonl" in line and figure is None
+
+
+# ---------------------------------------------------------------------------------------------- attention
+def test_attention_weights_equal_a_hand_computed_softmax_under_each_mask():
+    """Layer 0 of a tiny Llama, by hand: softmax(q k^T / sqrt(d) + mask) with RoPE, against the eager weights."""
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
+
+    from lab.explore.attention import attention_maps, mask_figure
+
+    model = LLM2Vec.from_pretrained("tiny-llama", device="cpu")
+    kernel = model.model.config._attn_implementation
+    text = "The cat sat on the mat."
+    batch = model.collate(model.tokenize([text]))
+    decoder, ids = model.model, batch.input_ids
+    with torch.no_grad():
+        hidden = decoder.embed_tokens(ids)  # (1, T, C)
+        attn, x = decoder.layers[0].self_attn, decoder.layers[0].input_layernorm(hidden)
+        heads, kv, dim = decoder.config.num_attention_heads, decoder.config.num_key_value_heads, attn.head_dim
+        q = attn.q_proj(x).view(1, -1, heads, dim).transpose(1, 2)  # (1, H, T, d)
+        k = attn.k_proj(x).view(1, -1, kv, dim).transpose(1, 2)  # (1, KV, T, d)
+        cos, sin = decoder.rotary_emb(hidden, batch.position_ids)
+        q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        k = k.repeat_interleave(heads // kv, dim=1)  # (1, H, T, d)
+        scores = q @ k.transpose(-1, -2) / dim**0.5  # (1, H, T, T)
+        n = ids.shape[1]
+        future = torch.triu(torch.ones(n, n, dtype=torch.bool), diagonal=1)  # (T, T) keys after the query
+        causal = scores.masked_fill(future, float("-inf")).softmax(-1)[0].numpy()
+        bidirectional = scores.softmax(-1)[0].numpy()
+    for is_causal, expected in ((True, causal), (False, bidirectional)):
+        maps = attention_maps(model, text, causal=is_causal)
+        assert maps.weights.shape == (decoder.config.num_hidden_layers, heads, n, n)
+        np.testing.assert_allclose(maps.weights[0], expected, atol=1e-5)
+        np.testing.assert_allclose(maps.weights.sum(-1), 1.0, atol=1e-5)
+    assert np.triu(attention_maps(model, text, causal=True).weights, k=1).max() == 0.0
+    assert model.model.config._attn_implementation == kernel  # the encode path keeps its kernel
+    assert len(maps.tokens) == n
+    assert [list(t.z.sum(axis=1)) for t in mask_figure(maps.tokens).data] == [list(range(1, n + 1)), [n] * n]
+
+
+def test_run_attention_per_variant_and_token_changes(engine):
+    from lab.analysis import tokenwise_similarity
+
+    masks, figure, changes, summary, notes = actions.run_attention(
+        engine, "A man plays the guitar.", ["Tiny Uni", "Tiny Bi", "MiniLM"], 1, -1
+    )
+    assert [t.name for t in figure.data] == [None, None] and "no causal mask" in notes["MiniLM"]
+    uni, bi = (np.array(t.z) for t in figure.data)
+    assert np.triu(uni, k=1).max() == 0.0 and np.triu(bi, k=1).max() > 0.0  # Uni causal, Bi not
+    assert [a.text for a in changes.layout.annotations] == ["Tiny Uni = Tiny Bi"]  # same weights: one map
+    # the map of the first variant of the group (tiny models are drawn at random on load, so read that one's)
+    expected = 1 - tokenwise_similarity(engine.model(engine.variant("Tiny Uni")), "A man plays the guitar.")
+    np.testing.assert_allclose(np.array(changes.data[0].z), expected, atol=1e-6)
+    assert "Tiny Uni = Tiny Bi" in summary
+    with pytest.raises(CorpusError, match="needs a decoder variant"):
+        actions.run_attention(engine, "A man.", ["MiniLM"], 0, 0)
+    with pytest.raises(ValueError, match="Head 99 does not exist"):
+        actions.run_attention(engine, "A man.", ["Tiny Bi"], 0, 99)
+    with pytest.raises(ValueError, match="the attention view shows at most"):
+        actions.run_attention(engine, "word " * 100, ["Tiny Bi"], 0, 0)
+
+
+def test_client_attention_tab(client):
+    status, masks, figure, summary, changes = client.predict(
+        "The cat sat on the mat.", ["Tiny Uni", "Tiny Bi", "MiniLM"], 2, 0, api_name="/attention"
+    )
+    assert "MiniLM" in status and "no causal mask" in status
+    titles = [a["text"] for a in json.loads(figure["plot"])["layout"]["annotations"]]
+    assert titles == ["Tiny Uni (layer 2)", "Tiny Bi (layer 2)"]  # tiny Llama has 3 layers: 0, 1, 2
+    assert "Tiny Uni = Tiny Bi" in summary and json.loads(masks["plot"])["data"]
+    status, *rest = client.predict("", ["Tiny Bi"], 0, 0, api_name="/attention")
+    assert status.startswith("⚠️") and "The sentence is empty" in status
+
+
+# ---------------------------------------------------------------------------------------------- statistics
+def test_statistics_against_loops():
+    from lab.explore import statistics as S
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(12, 6))
+    a /= np.linalg.norm(a, axis=1, keepdims=True)
+    b = a + 0.3 * rng.normal(size=a.shape)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    labels = ["x", "y", "z"] * 4
+    k = 3
+    nearest = S.neighbours(a, k)
+    for i in range(12):  # a loop over every other text
+        others = sorted((j for j in range(12) if j != i), key=lambda j: -float(a[i] @ a[j]))
+        assert list(nearest[i]) == others[:k]
+    share = np.mean([[labels[j] == labels[i] for j in nearest[i]] for i in range(12)])
+    assert S.precision_at_k(nearest, labels) == pytest.approx(share)
+    majority = [Counter(labels[j] for j in row).most_common(1)[0] for row in nearest]
+    expected = np.mean(
+        [label == labels[i] for i, (label, count) in enumerate(majority) if count > 1]
+        + [labels[nearest[i][0]] == labels[i] for i, (label, count) in enumerate(majority) if count == 1]
+    )  # a 1-1-1 tie goes to the nearest neighbour
+    assert S.knn_accuracy(nearest, labels) == pytest.approx(expected)
+    pairs = [float(a[i] @ a[j]) for i in range(12) for j in range(12) if i != j]
+    assert S.anisotropy(a) == pytest.approx(np.mean(pairs))
+    assert S.overlap_at_k(nearest, nearest) == 1.0 and S.rank_correlation(a, a) == pytest.approx(1.0)
+    other = S.neighbours(b, k)
+    assert S.overlap_at_k(nearest, other) == pytest.approx(
+        np.mean([len(set(x) & set(y)) / k for x, y in zip(nearest, other)])
+    )
+    assert 0 < S.rank_correlation(a, b) < 1
+    assert list(S.rank_normalise(np.array([0.0, 2.0, 10.0]), np.array([1.0, 2.0, 3.0, 4.0]))) == [0.0, 0.25, 1.0]
+    with pytest.raises(ValueError, match="k must be from 1 to 11"):
+        S.neighbours(a, 12)
+
+
+def test_client_statistics_and_percentiles(client):
+    box = "\n".join(f"{'music' if i % 2 else 'money'}\t{t}" for i, t in enumerate(CORPUS))
+    status, rows, pairs = client.predict(box, ["Tiny Bi", "MiniLM"], "variant default", 2, api_name="/statistics")
+    assert "k = 2" in status and rows["headers"][:2] == ["variant", "anisotropy (mean cosine)"]
+    assert [r[0] for r in rows["data"]] == ["Tiny Bi", "MiniLM"] and "label precision@2" in rows["headers"]
+    assert pairs["data"][0][:2] == ["Tiny Bi", "MiniLM"]
+    status, rows, pairs = client.predict("a\nb\nc\nd", ["Tiny Bi"], "variant default", 9, api_name="/statistics")
+    assert "k must be a whole number from 1 to 3" in status
+    raw = search(client, labels=["MiniLM"])[2]["MiniLM"]
+    assert raw[0]["percentile"] == pytest.approx((len(CORPUS) - 1) / len(CORPUS))  # the best beats all others
+
+
+# ---------------------------------------------------------------------------------------------- linked maps
+def test_neighbours_of_a_text_in_every_variant_and_the_star(engine):
+    assert actions.find_text(CORPUS, "#3") == 3 and actions.find_text(CORPUS, "ACOUSTIC") == 4
+    with pytest.raises(CorpusError, match="There is no text #9"):
+        actions.find_text(CORPUS, "#9")
+    with pytest.raises(CorpusError, match="No text of the corpus contains 'zebra'"):
+        actions.find_text(CORPUS, "zebra")
+    index, found, notes = actions.run_neighbours(engine, CORPUS_BOX, ["Tiny Bi", "MiniLM"], None, "guitar.", k=3)
+    assert index == 0 and list(found) == ["Tiny Bi", "MiniLM"]
+    for label, rows in found.items():
+        vectors = engine.embed(engine.variant(label), CORPUS)
+        scores = vectors @ vectors[0]
+        scores[0] = -np.inf  # not its own neighbour
+        assert [h.index for h in rows] == list(np.argsort(-scores, kind="stable")[:3])
+        assert [h.rank for h in rows] == [1, 2, 3]
+    assert found["MiniLM"][0].text == "A man plays an acoustic guitar on stage."
+    points = {"V1": np.arange(12.0).reshape(6, 2), "V2": -np.arange(12.0).reshape(6, 2)}
+    figure = scatter_figure(points, CORPUS, None, "PCA", highlight=4)
+    stars = [t for t in figure.data if t.name == "highlighted"]
+    assert [(list(t.x), list(t.y)) for t in stars] == [([8.0], [9.0]), ([-8.0], [-9.0])]  # text 4 in both panels
+    assert list(figure.data[0].text) == [str(i) for i in range(6)]  # the click handler reads the index here
+
+
+def test_client_neighbours_redraw_the_map_with_the_star(client):
+    box = load_example("STS-B sentences (label: genre)", 24).to_text()
+    status, figure = client.predict(box, ["Tiny Bi", "MiniLM"], "variant default", "PCA", api_name="/plot")
+    texts = parse_corpus_text(box).texts
+    status, figure, page = client.predict(box, ["Tiny Bi", "MiniLM"], "variant default", "#5", api_name="/neighbours")
+    assert "text #5" in status and page.count('class="lab-card"') == 2
+    stars = [t for t in json.loads(figure["plot"])["data"] if t["name"] == "highlighted"]
+    assert len(stars) == 2 and all(t["text"] == ["5"] for t in stars) and texts[5][:20] in stars[0]["customdata"][0]
+    status, figure, page = client.predict(box, ["Tiny Bi"], "variant default", "zebra-xyz", api_name="/neighbours")
+    assert status.startswith("⚠️") and "No text of the corpus contains" in status

@@ -5,7 +5,7 @@ from lab.explore.engine import Engine
 from lab.explore.examples import EXAMPLE_SETS, load_example
 from lab.explore.figures import PROJECTIONS, UmapWarmUp, layerwise_figure, project, scatter_figure
 from lab.explore.search import Hit, hits, results_html, top_k
-from lab.explore.variants import DEFAULT_POOLING, Variant, default_variants, tiny_variants, unavailable_reason
+from lab.explore.variants import DEFAULT_POOLING, default_variants, tiny_variants, unavailable_reason
 
 __all__ = [
     "DEFAULT_POOLING",
@@ -18,7 +18,6 @@ __all__ = [
     "Engine",
     "Hit",
     "UmapWarmUp",
-    "Variant",
     "default_variants",
     "hits",
     "layerwise_figure",

@@ -111,17 +111,32 @@ def _from_records(records: list[dict], source: str) -> Corpus:
 
 
 def _read_csv(content: str, source: str) -> Corpus:
+    """Rows of a CSV (comma, tab or semicolon); a bad quote or a row of the wrong width is an error with its line."""
     try:
         dialect = csv.Sniffer().sniff(content[:4096], delimiters=",\t;")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(content), dialect=dialect)
-    if not reader.fieldnames:
-        raise CorpusError(f"{source}: the CSV has no header; its first row must name the columns (e.g. text,label).")
+    reader = csv.DictReader(io.StringIO(content), dialect=dialect, strict=True)
     try:
-        records = [{k: v for k, v in row.items() if k is not None} for row in reader]
+        if not reader.fieldnames:
+            raise CorpusError(
+                f"{source}: the CSV has no header; its first row must name the columns (e.g. text,label)."
+            )
+        width = len(reader.fieldnames)
+        records, start = [], reader.line_num + 1  # the line the next row starts on
+        for row in reader:
+            if None in row or None in row.values():  # more fields than the header (key None), or fewer (value None)
+                found = width - sum(v is None for v in row.values()) + len(row.get(None) or [])
+                raise CorpusError(
+                    f"{source}: line {start} has {found} field(s); the header has {width} "
+                    f"({', '.join(reader.fieldnames)}). Quote texts that hold the delimiter."
+                )
+            records.append(row)
+            start = reader.line_num + 1
     except csv.Error as error:
-        raise CorpusError(f"{source}: malformed CSV at line {reader.line_num}: {error}.") from error
+        raise CorpusError(
+            f"{source}: malformed CSV in the row starting at line {start}: {error} (an unterminated quote?)."
+        ) from error
     return _from_records(records, source)
 
 

@@ -93,8 +93,18 @@ def _hover(text: str, label: str) -> str:
     return f"<b>{html.escape(label)}</b><br>{wrapped}" if label else wrapped
 
 
-def scatter_figure(points: dict[str, np.ndarray], texts: list[str], labels: list[str] | None, method: str) -> go.Figure:
-    """One scatter subplot per variant (points (n, 2) each); hover shows the text; colours follow the labels."""
+def scatter_figure(
+    points: dict[str, np.ndarray],
+    texts: list[str],
+    labels: list[str] | None,
+    method: str,
+    highlight: int | None = None,
+) -> go.Figure:
+    """One scatter subplot per variant (points (n, 2) each); hover shows the text; colours follow the labels.
+
+    Each point carries its corpus index in ``text`` (the page's click handler reads it); ``highlight`` marks one
+    text with a star in every panel, so the same text can be followed across variants.
+    """
     names = list(points)
     cols = min(COLUMNS, max(1, len(names)))
     rows = math.ceil(len(names) / cols)
@@ -118,6 +128,24 @@ def scatter_figure(points: dict[str, np.ndarray], texts: list[str], labels: list
                     showlegend=position == 0 and bool(labels),
                     marker=dict(size=7, color=colour[group], opacity=0.8),
                     customdata=[hover[i] for i in index],
+                    text=[str(i) for i in index],
+                    hovertemplate="%{customdata}<extra></extra>",
+                ),
+                row=position // cols + 1,
+                col=position % cols + 1,
+            )
+        if highlight is not None:
+            figure.add_trace(
+                go.Scatter(
+                    x=[xy[highlight, 0]],
+                    y=[xy[highlight, 1]],
+                    mode="markers",
+                    name="highlighted",
+                    legendgroup="highlighted",
+                    showlegend=False,
+                    marker=dict(size=18, symbol="star", color="#111111", line=dict(width=1, color="white")),
+                    customdata=[hover[highlight]],
+                    text=[str(highlight)],
                     hovertemplate="%{customdata}<extra></extra>",
                 ),
                 row=position // cols + 1,

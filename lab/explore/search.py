@@ -17,6 +17,7 @@ class Hit:
     score: float
     text: str
     label: str = ""
+    percentile: float = 0.0  # share of the corpus scoring below this text: comparable across variants, unlike cosines
 
 
 def top_k(query: np.ndarray, corpus: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -36,9 +37,11 @@ def top_k(query: np.ndarray, corpus: np.ndarray, k: int) -> tuple[np.ndarray, np
 def hits(query: np.ndarray, corpus: np.ndarray, texts: list[str], labels: list[str] | None, k: int) -> list[Hit]:
     """``top_k`` as ``Hit`` rows."""
     order, scores = top_k(query, corpus, k)
+    _, everything = top_k(query, corpus, len(corpus))  # every cosine, to rank-normalise the top ones
+    below = np.searchsorted(np.sort(everything), scores, side="left") / max(len(everything), 1)
     return [
-        Hit(rank + 1, int(i), float(s), texts[i], labels[i] if labels else "")
-        for rank, (i, s) in enumerate(zip(order, scores))
+        Hit(rank + 1, int(i), float(s), texts[i], labels[i] if labels else "", float(b))
+        for rank, (i, s, b) in enumerate(zip(order, scores, below))
     ]
 
 
@@ -47,8 +50,14 @@ def _bar(score: float) -> str:
     return f'<div class="lab-bar"><span style="width:{width:.0f}%"></span></div>'
 
 
-def results_html(results: dict[str, list[Hit]], notes: dict[str, str] | None = None) -> str:
-    """One table per variant, side by side; a text found by only one variant is marked, so differences stand out."""
+def results_html(
+    results: dict[str, list[Hit]], notes: dict[str, str] | None = None, poolings: dict[str, str] | None = None
+) -> str:
+    """One table per variant, side by side; a text found by only one variant is marked, so differences stand out.
+
+    ``poolings`` (label -> the pooling that ran) goes under each card's title, so a card never names a pooling that
+    the page's choice replaced.
+    """
     if not results and not notes:
         return ""
     counts: dict[int, int] = {}
@@ -60,19 +69,30 @@ def results_html(results: dict[str, list[Hit]], notes: dict[str, str] | None = N
         body = "".join(
             f'<tr class="{"lab-unique" if counts[h.index] == 1 and len(results) > 1 else ""}">'
             f'<td class="lab-rank">{h.rank}</td><td class="lab-score">{h.score:.3f}{_bar(h.score)}</td>'
+            f'<td class="lab-score" title="share of the corpus scoring lower">{h.percentile:.0%}</td>'
             f'<td class="lab-text">{html.escape(h.text)}'
             + (f' <span class="lab-label">{html.escape(h.label)}</span>' if h.label else "")
             + "</td></tr>"
             for h in rows
         )
+        pooled = (poolings or {}).get(variant)
+        sub = (
+            f'<p class="lab-legend lab-pooling">pooling: {html.escape(pooled.replace("_", " "))}</p>' if pooled else ""
+        )
         cards.append(
-            f'<div class="lab-card" data-variant="{html.escape(variant)}"><h4>{html.escape(variant)}</h4>'
-            f"<table><thead><tr><th>#</th><th>cosine</th><th>text</th></tr></thead><tbody>{body}</tbody></table></div>"
+            f'<div class="lab-card" data-variant="{html.escape(variant)}"><h4>{html.escape(variant)}</h4>{sub}'
+            f"<table><thead><tr><th>#</th><th>cosine</th><th>rank</th><th>text</th></tr></thead><tbody>{body}</tbody></table></div>"
         )
     for variant, note in (notes or {}).items():
         cards.append(
             f'<div class="lab-card lab-off" data-variant="{html.escape(variant)}"><h4>{html.escape(variant)}'
             f"</h4><p>{html.escape(note)}</p></div>"
         )
-    legend = '<p class="lab-legend">Highlighted rows were found by only one variant.</p>' if len(results) > 1 else ""
+    legend = (
+        '<p class="lab-legend">Highlighted rows were found by only one variant. Raw cosines of different variants '
+        "are not on one scale: a decoder's embeddings share a common direction (anisotropy), so all its cosines sit "
+        "high; compare ranks across variants, not scores.</p>"
+        if len(results) > 1
+        else ""
+    )
     return f'<div class="lab-results">{"".join(cards)}</div>{legend}'
