@@ -18,6 +18,7 @@ RANKS: dict[str, int] = {
     "lab.inputs": 0,
     "lab.memory": 0,
     "lab.distributed": 0,
+    "lab.notebook": 0,  # notebook display helpers: quiet cells, static figures
     "lab.batch": 1,
     "lab.models": 1,
     "lab.adapters": 2,
