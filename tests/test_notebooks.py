@@ -43,6 +43,7 @@ def _tour(c: dict) -> None:
 def _bidirectional(c: dict) -> None:
     # The future-token test: "the causal curve is exactly zero at every layer; the bidirectional one is not".
     assert c["causal_max_change"] == 0.0 and c["bidirectional_min_change_after_embeddings"] > 0, c
+    assert c["causal_mask_lower_triangular"] and c["bidirectional_mask_full"], c  # transformers' masks, real tokens
     # Real attention: no weight on future tokens under the causal mask, some without it; rows still sum to 1.
     assert c["causal_future_attention"] == 0.0 and c["bidirectional_future_attention"] > 0.01, c
     assert c["rows_sum_to_one"], c
