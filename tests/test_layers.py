@@ -19,6 +19,7 @@ RANKS: dict[str, int] = {
     "lab.memory": 0,
     "lab.distributed": 0,
     "lab.packages": 0,
+    "lab.notebook": 0,  # notebook display helpers: quiet cells, static figures
     "lab.batch": 1,
     "lab.models": 1,
     "lab.adapters": 2,
