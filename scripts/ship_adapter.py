@@ -28,17 +28,17 @@ FILES = (
 )
 KINDS = {
     "mntp": (
-        "SmolLM2-135M + MNTP (LLM2Vec step 2), LoRA adapter `mntp`",
+        "SmolLM2-135M + MNTP (LLM2Vec step 2), LoRA adapter `{name}`",
         "A LoRA adapter for the bare decoder of SmolLM2-135M-Instruct, trained with masked next token prediction "
         "under bidirectional attention. It is the starting point of SimCSE (step 3); on its own it is not a tuned "
         "sentence encoder.",
-        ["mntp"],
+        ["{name}"],
     ),
     "simcse": (
-        "SmolLM2-135M Bi + MNTP + SimCSE (LLM2Vec), LoRA adapter `mntp-simcse`",
+        "SmolLM2-135M Bi + MNTP + SimCSE (LLM2Vec), LoRA adapter `{name}`",
         "Unsupervised SimCSE (LLM2Vec step 3) for SmolLM2-135M-Instruct with bidirectional attention and mean "
         "pooling, trained on top of the merged `mntp` adapter: load both, in this order.",
-        ["mntp", "mntp-simcse"],
+        ["mntp", "{name}"],
     ),
 }
 
@@ -55,6 +55,7 @@ def main() -> None:
     args = parser.parse_args()
 
     title, summary, stack = KINDS[args.kind]
+    title, stack = title.format(name=args.name), [a.format(name=args.name) for a in stack]
     missing = [f for f in FILES if not (args.run_dir / f).is_file()]
     if missing:
         raise SystemExit(f"{args.run_dir} is not a finished run: missing {', '.join(missing)}")

@@ -92,7 +92,7 @@ def curve_rows(events: list[dict[str, Any]], kind: str) -> list[tuple[str, ...]]
                              _pct(event[key])))  # fmt: skip
         elif "eval_stsb_dev_spearman" in event:
             rows.append((str(event["step"]), f"{100 * event['eval_stsb_dev_spearman']:.2f}"))
-    return rows
+    return list({row[0]: row for row in rows}.values())  # one row a step: a final re-evaluation logs it again
 
 
 def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
