@@ -39,17 +39,23 @@ def page_url():
 
 
 @pytest.fixture(scope="module")
-def page(page_url):
+def browser():
+    """One Playwright driver and Chromium for the module (the sync API cannot run two drivers at once)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        tab = browser.new_page(viewport={"width": 1400, "height": 1000})
-        tab.set_default_timeout(TIMEOUT_MS)
-        tab.goto(page_url[0])
-        tab.locator("#search-button").wait_for()
-        yield tab
-        browser.close()
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser, page_url):
+    tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(page_url[0])
+    tab.locator("#search-button").wait_for()
+    return tab
 
 
 def test_results_arrive_without_a_click(page, page_url):
@@ -115,21 +121,19 @@ def test_attention_tab_renders_for_a_real_sentence(page):
     assert "Tiny Uni (layer 0)" in page.inner_text("#attention-plot")
 
 
-def test_two_sessions_do_not_see_each_others_models(page_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        first, second = browser.new_page(), browser.new_page()
-        for tab in (first, second):
-            tab.set_default_timeout(TIMEOUT_MS)
-            tab.goto(page_url[0])
-            tab.locator("#search-button").wait_for()
-        first.get_by_text("Variants: what each one is").click()
-        first.get_by_label("Model name or local folder").fill("tiny-qwen3")
-        first.get_by_role("button", name="Load model").click()
-        first.get_by_text("tiny-qwen3 (bi, mean)").first.wait_for()
-        second.reload()
-        second.locator("#search-button").wait_for()
-        assert "tiny-qwen3" not in second.inner_text("body")
-        browser.close()
+def test_two_sessions_do_not_see_each_others_models(browser, page_url):
+    contexts = [browser.new_context(), browser.new_context()]  # two visitors: separate cookies and sessions
+    first, second = (context.new_page() for context in contexts)
+    for tab in (first, second):
+        tab.set_default_timeout(TIMEOUT_MS)
+        tab.goto(page_url[0])
+        tab.locator("#search-button").wait_for()
+    first.get_by_text("Variants: what each one is").click()
+    first.get_by_label("Model name or local folder").fill("tiny-qwen3")
+    first.get_by_role("button", name="Load model").click()
+    first.get_by_text("tiny-qwen3 (bi, mean)").first.wait_for()
+    second.reload()
+    second.locator("#search-button").wait_for()
+    assert "tiny-qwen3" not in second.inner_text("body")
+    for context in contexts:
+        context.close()
