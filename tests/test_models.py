@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from lab import models
 from lab.models import default_dtype, parse_dtype, resolve_model_path
 
 
@@ -22,6 +23,7 @@ def test_hub_ids_fail_fast_offline_with_instructions(monkeypatch):
 def test_local_folders_and_hub_ids_pass_through(tmp_path, monkeypatch):
     assert resolve_model_path(tmp_path) == str(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(models, "hub_unreachable", lambda timeout=3.0: None)  # as on a machine with a network
     assert resolve_model_path("org/name") == "org/name"  # handed to from_pretrained as a hub id
 
 

@@ -46,7 +46,7 @@ def test_one_row_per_input_line_split_at_newline_only(tmp_path):
     got = np.load(tmp_path / "e.npy")
     np.testing.assert_allclose(got, tiny.encode(lines), rtol=0, atol=1e-5)  # row i is line i, text as written
     assert np.load(result.line_numbers).tolist() == list(range(len(lines)))
-    assert not got[1].any()  # a blank line: the empty text's vector (mean pooling over nothing: zeros)
+    np.testing.assert_allclose(got[1], tiny.encode([""])[0], rtol=0, atol=1e-5)  # a blank line: the empty text
 
 
 @pytest.fixture
