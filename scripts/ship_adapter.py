@@ -37,8 +37,8 @@ KINDS = {
     "simcse": (
         "SmolLM2-135M Bi + MNTP + SimCSE (LLM2Vec), LoRA adapter `{name}`",
         "Unsupervised SimCSE (LLM2Vec step 3) for SmolLM2-135M-Instruct with bidirectional attention and mean "
-        "pooling, trained on top of the merged `mntp` adapter: load both, in this order.",
-        ["mntp", "{name}"],
+        "pooling, trained on top of the merged `{base}` adapter: load both, in this order.",
+        ["{base}", "{name}"],
     ),
 }
 
@@ -54,11 +54,15 @@ def main() -> None:
     parser.add_argument("--sts", action="append", default=[], help="LABEL=results JSON of `lab eval sts` (repeat)")
     args = parser.parse_args()
 
-    title, summary, stack = KINDS[args.kind]
-    title, stack = title.format(name=args.name), [a.format(name=args.name) for a in stack]
     missing = [f for f in FILES if not (args.run_dir / f).is_file()]
     if missing:
         raise SystemExit(f"{args.run_dir} is not a finished run: missing {', '.join(missing)}")
+    # the adapter a SimCSE run merged first, by its shipped name (run_config records a name or the folder's path)
+    trained_on = json.loads((args.run_dir / "run_config.json").read_text()).get("adapters") or ["mntp"]
+    names = {"name": args.name, "base": Path(trained_on[-1]).name}
+    title, summary, stack = KINDS[args.kind]
+    title, summary = title.format(**names), summary.format(**names)
+    stack = [a.format(**names) for a in stack]
     sts = {}
     for item in args.sts:
         label, _, path = item.partition("=")
