@@ -7,7 +7,14 @@ Models: any name ``lab`` loads (``smollm2-135m``, a folder, a hub id), or a rand
 on the meta device and materialised in place (no download): ``s-llama-1.3b`` (Sheared-LLaMA-1.3B) and ``mistral-7b``.
 Workloads: ``mixed`` (8-256 tokens, uniform), ``docs`` (512-token documents), ``stsb`` (the STS-B test sentences).
 ``--compare-plain`` also times the issue's anchor: a plain batched transformers loop (input order, no sorting, pad to
-the longest text of each batch, mean pooling) on the same model and texts.
+the longest text of each batch, mean pooling) on the same model and texts; ``--compare-plain-sorted`` the same loop
+over texts sorted by token count (the issue's CPU anchor); ``--compare-reference`` llm2vec 0.2.3 in its own venv
+(``bench/reference.py``); ``--max-tokens-per-batch N ...`` ours batched by token budgets besides ``--batch-size``.
+With ``--rounds R`` every runner is warmed up, then timed R times in interleaved rounds; each reports its median.
+``--profile`` adds where our time goes, per batching (``bench/encode_profile.py``). The one STS-B command:
+
+    python -m bench.encode --workload stsb --n-texts 0 --threads 2 --rounds 3 --max-tokens-per-batch 2048 8192 \
+        --compare-plain-sorted --compare-reference --profile --json results/bench/encode-stsb-compare-cpu.json
 
 Useful FLOPs, per text of T real tokens: 2 * N * T + 4 * L * d * T^2, with N the non-embedding parameters (the matmuls
 of every layer; the bare decoder has no LM head) and 4 * L * d * T^2 the attention scores and weighted values (QK^T
@@ -29,6 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.encode_profile import processed_tokens, profile_encode
 from bench.shapes import PAPER_SHAPES
 from lab import LLM2Vec
 from lab.encoder import EncoderConfig
@@ -145,6 +153,9 @@ def make_texts(workload: str, tokenizer, n_texts: int, seed: int = 0) -> list[st
 
 
 # ---------------------------------------------------------------- runners
+Runner = Callable[[LLM2Vec, list[str], int], tuple[np.ndarray, int]]  # -> (embeddings in input order, processed)
+
+
 def plain_loop(encoder: LLM2Vec, texts: list[str], batch_size: int) -> tuple[np.ndarray, int]:
     """The issue's anchor: batches in input order, one tokenizer call each, pad to the longest, mean pooling."""
     tokenizer, model, device = encoder.tokenizer, encoder.model, encoder.device
@@ -165,12 +176,26 @@ def plain_loop(encoder: LLM2Vec, texts: list[str], batch_size: int) -> tuple[np.
     return torch.cat(out).numpy(), processed
 
 
-def lab_loop(encoder: LLM2Vec, texts: list[str], batch_size: int) -> tuple[np.ndarray, int]:
-    """``LLM2Vec.encode`` (sorted by length); processed tokens are recomputed from its sorted batches."""
-    emb = encoder.encode(texts, batch_size=batch_size, show_progress_bar=False)
-    lengths = np.sort([len(f["input_ids"]) for f in encoder.tokenize(texts)])[::-1]
-    processed = sum(int(lengths[i]) * len(lengths[i : i + batch_size]) for i in range(0, len(lengths), batch_size))
-    return emb, processed
+def sorted_plain_loop(encoder: LLM2Vec, texts: list[str], batch_size: int) -> tuple[np.ndarray, int]:
+    """The plain loop over texts sorted by token count (longest first), order restored: the CPU anchor of the issue."""
+    lengths = [
+        len(ids) for ids in encoder.tokenizer(texts, truncation=True, max_length=encoder.config.max_length)["input_ids"]
+    ]
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    emb, processed = plain_loop(encoder, [texts[i] for i in order], batch_size)
+    restored = np.empty_like(emb)
+    restored[order] = emb  # (n, C) back in input order
+    return restored, processed
+
+
+def lab_runner(lengths: np.ndarray, max_tokens: int | None = None) -> Runner:
+    """``LLM2Vec.encode`` by count or by token budget; ``lengths`` (every text's tokens) gives the processed count."""
+
+    def run(encoder: LLM2Vec, texts: list[str], batch_size: int) -> tuple[np.ndarray, int]:
+        emb = encoder.encode(texts, batch_size=batch_size, show_progress_bar=False, max_tokens_per_batch=max_tokens)
+        return emb, processed_tokens(lengths[: len(texts)], batch_size, max_tokens)
+
+    return run
 
 
 def synchronize(device: torch.device) -> None:
@@ -178,41 +203,94 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_runner(
-    name: str, run: Callable, encoder: LLM2Vec, texts: list[str], batch_size: int, real_lengths: np.ndarray
-) -> tuple[Result, np.ndarray]:
-    """Warm up on a few texts, then time one full pass of ``run``."""
-    device = encoder.device
-    run(encoder, texts[: min(len(texts), 2 * batch_size)], batch_size)  # warm-up: kernels, allocator, threads
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    synchronize(device)
+def timed_pass(run: Runner, encoder: LLM2Vec, texts: list[str], batch_size: int) -> tuple[float, np.ndarray, int]:
+    """Seconds of one full pass of ``run``, its embeddings and processed tokens."""
+    if encoder.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(encoder.device)
+    synchronize(encoder.device)
     start = time.perf_counter()
     emb, processed = run(encoder, texts, batch_size)
-    synchronize(device)
-    seconds = time.perf_counter() - start
+    synchronize(encoder.device)
+    return time.perf_counter() - start, emb, processed
+
+
+def measure(
+    runners: dict[str, Runner],
+    encoder: LLM2Vec,
+    texts: list[str],
+    batch_size: int,
+    real_lengths: np.ndarray,
+    rounds: int,
+) -> tuple[list[Result], dict[str, np.ndarray]]:
+    """Warm every runner up on a few texts, then ``rounds`` interleaved timed passes (the order rotates each round,
+    so no runner always follows the same one); each runner's result is its median pass."""
+    device = encoder.device
+    for run in runners.values():  # warm-up: kernels, allocator, threads, the reference worker's first batches
+        run(encoder, texts[: min(len(texts), 2 * batch_size)], batch_size)
+    names = list(runners)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    peaks: dict[str, float] = dict.fromkeys(names, 0.0)
+    embeddings, processed = {}, {}
+    for round_index in range(rounds):
+        for name in names[round_index % len(names) :] + names[: round_index % len(names)]:
+            run = runners[name]
+            elapsed, embeddings[name], processed[name] = timed_pass(run, encoder, texts, batch_size)
+            seconds[name].append(round(elapsed, 3))
+            peak = run.peak_memory_mb() if hasattr(run, "peak_memory_mb") else peak_memory_mb(device)
+            peaks[name] = max(peaks[name], peak)
+            logger.info("round %d %s: %.2f s", round_index + 1, name, elapsed)
     config = encoder.model.config
     flops = useful_flops(
         real_lengths, non_embedding_params(encoder.model), config.num_hidden_layers, config.hidden_size
     )
     real = int(real_lengths.sum())
-    result = Result(
-        runner=name,
-        n_texts=len(texts),
-        real_tokens=real,
-        processed_tokens=processed,
-        seconds=round(seconds, 3),
-        tokens_per_s=round(real / seconds, 1),
-        sentences_per_s=round(len(texts) / seconds, 2),
-        useful_tflops=round(flops / seconds / 1e12, 4),
-        mfu=round(flops / seconds / H100_PEAK_FLOPS, 4) if device.type == "cuda" else None,
-        peak_memory_mb=round(peak_memory_mb(device), 1),
-    )
-    return result, emb
+    results = []
+    for name in names:
+        median = float(np.median(seconds[name]))
+        results.append(
+            Result(
+                runner=name,
+                n_texts=len(texts),
+                real_tokens=real,
+                processed_tokens=processed[name],
+                seconds=round(median, 3),
+                tokens_per_s=round(real / median, 1),
+                sentences_per_s=round(len(texts) / median, 2),
+                useful_tflops=round(flops / median / 1e12, 4),
+                mfu=round(flops / median / H100_PEAK_FLOPS, 4) if device.type == "cuda" else None,
+                peak_memory_mb=round(peaks[name], 1),
+                extra={"round_seconds": seconds[name]},
+            )
+        )
+    return results, embeddings
+
+
+def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """The smallest row-wise cosine between two (n, d) arrays."""
+    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))).min())
+
+
+def build_runners(args: argparse.Namespace, encoder: LLM2Vec, texts: list[str], lengths: np.ndarray) -> dict:
+    """Ours (by count, then each token budget), then the anchors the flags ask for, in that order."""
+    runners: dict[str, Runner] = {"lab": lab_runner(lengths)}
+    for budget in args.max_tokens_per_batch or []:
+        runners[f"lab-tokens{budget}"] = lab_runner(lengths, budget)
+    if args.compare_plain:
+        runners["plain"] = plain_loop
+    if args.compare_plain_sorted:
+        runners["plain-sorted"] = sorted_plain_loop
+    if args.compare_reference:
+        from bench.reference import ReferenceRunner, reference_python
+
+        dtype = str(next(encoder.model.parameters()).dtype).removeprefix("torch.")
+        runners["reference"] = ReferenceRunner(
+            texts, reference_python(args.reference_python), args.threads, str(encoder.device), dtype
+        )
+    return runners
 
 
 def run_benchmark(args: argparse.Namespace) -> dict:
-    """Load the model, build the texts, time ours (and the plain loop); returns a JSON-ready report."""
+    """Load the model, build the texts, time ours and the anchors asked for; returns a JSON-ready report."""
     torch.manual_seed(args.seed)
     start = time.perf_counter()
     encoder = load_encoder(args.model, args.dtype, args.device)
@@ -220,16 +298,18 @@ def run_benchmark(args: argparse.Namespace) -> dict:
     load_seconds = time.perf_counter() - start
     texts = make_texts(args.workload, encoder.tokenizer, args.n_texts, args.seed)
     real_lengths = np.array([len(f["input_ids"]) for f in encoder.tokenize(texts)])  # capped at max_length
-    results, embeddings = [], {}
-    runners = [("lab", lab_loop)] + ([("plain", plain_loop)] if args.compare_plain else [])
-    for name, run in runners:
-        result, embeddings[name] = time_runner(name, run, encoder, texts, args.batch_size, real_lengths)
-        logger.info("%s: %s", name, result)
-        results.append(result)
+    runners = build_runners(args, encoder, texts, real_lengths)
+    try:
+        results, embeddings = measure(runners, encoder, texts, args.batch_size, real_lengths, args.rounds)
+    finally:
+        for run in runners.values():
+            if hasattr(run, "close"):
+                run.close()
     report = {
         "model": args.model,
         "workload": args.workload,
         "batch_size": args.batch_size,
+        "rounds": args.rounds,
         "dtype": str(next(encoder.model.parameters()).dtype),
         "device": str(encoder.device),
         "device_name": torch.cuda.get_device_name(encoder.device)
@@ -242,11 +322,23 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         "mfu_peak_flops": H100_PEAK_FLOPS,
         "results": [asdict(r) for r in results],
     }
-    if args.compare_plain:  # same texts, same model: the two runners must agree (mean pooling, fp32 pooling)
-        a, b = embeddings["lab"], embeddings["plain"]
-        cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
-        report["lab_vs_plain_min_cosine"] = float(cos.min())
-        report["speedup_vs_plain"] = round(results[0].tokens_per_s / results[1].tokens_per_s, 3)
+    if "reference" in runners:
+        report["reference"] = {k: v for k, v in runners["reference"].info.items() if k != "ready"}
+    # Same texts, same model, mean pooling: every runner must give our vectors; speed-ups are median-time ratios.
+    report["min_cosine_vs_lab"] = {n: min_cosine(embeddings["lab"], e) for n, e in embeddings.items() if n != "lab"}
+    seconds = {r.runner: r.seconds for r in results}
+    ours = [name for name in seconds if name.startswith("lab")]
+    anchors = [name for name in seconds if not name.startswith("lab")]
+    report["speedups"] = {f"{a}/{b}": round(seconds[b] / seconds[a], 3) for a in ours for b in anchors}
+    if "plain" in seconds:  # the field bench/gpu.py and older reports read
+        report["lab_vs_plain_min_cosine"] = report["min_cosine_vs_lab"]["plain"]
+        report["speedup_vs_plain"] = report["speedups"]["lab/plain"]
+    if args.profile:
+        budgets = [None] + list(args.max_tokens_per_batch or [])
+        report["profile"] = {
+            "lab" if b is None else f"lab-tokens{b}": profile_encode(encoder, texts, args.batch_size, b)
+            for b in budgets
+        }
     return report
 
 
@@ -256,9 +348,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workload", default="mixed", choices=WORKLOADS)
     parser.add_argument("--n-texts", type=int, default=256, help="texts to encode (stsb: 0 = all 2,758)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument(
+        "--max-tokens-per-batch", type=int, nargs="*", default=[], help="also time ours batched by these token budgets"
+    )
     parser.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: bf16 GPU, fp32 CPU)")
     parser.add_argument("--device", default=None, help="cpu | cuda (default: cuda if available)")
-    parser.add_argument("--compare-plain", action="store_true", help="also time the plain transformers loop")
+    parser.add_argument("--compare-plain", action="store_true", help="also time the plain loop in input order")
+    parser.add_argument("--compare-plain-sorted", action="store_true", help="and the plain loop sorted by length")
+    parser.add_argument("--compare-reference", action="store_true", help="and llm2vec 0.2.3 in its own venv")
+    parser.add_argument("--reference-python", default=None, help="the reference venv's python (see bench/reference.py)")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved timed passes per runner; medians reported")
+    parser.add_argument("--profile", action="store_true", help="add where our time goes (bench/encode_profile.py)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write the report here")

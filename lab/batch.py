@@ -1,5 +1,5 @@
-"""The one batch path from token ids to vectors: ``pad`` features into a ``Batch``, ``forward`` it through the bare
-decoder, ``embed`` it (forward + pool in fp32).
+"""The one batch path from token ids to vectors: ``length_batches`` groups texts of similar length, ``pad`` features
+into a ``Batch``, ``forward`` it through the bare decoder, ``embed`` it (forward + pool in fp32).
 
 ``LLM2Vec.encode`` and every trainer's collator (MNTP, SimCSE, supervised) go through these functions, so a text is
 trained exactly as it is encoded: same padding, same position ids, same pooling mask.
@@ -55,6 +55,27 @@ class Batch:
 
     def __getitem__(self, key: str) -> torch.Tensor:
         return self.tensors()[key]
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[np.ndarray]:
+    """Indices of texts grouped into batches, longest first; every index once.
+
+    By count (``max_tokens`` None): ``batch_size`` texts a batch. By token budget: as many texts as keep rows x the
+    batch's longest text <= ``max_tokens`` (a text longer than the budget runs alone), so short texts share big batches
+    (large matrix products, few Python steps) and long ones small batches (bounded memory). Longest first, as
+    sentence-transformers does: a batch too big for the device fails at once, not at the end.
+    """
+    sizes = np.maximum(np.asarray(lengths, dtype=np.int64).reshape(-1), 1)  # pad() gives an empty text one token
+    order = np.argsort(-sizes, kind="stable")  # longest first; ties keep input order
+    if max_tokens is None:
+        return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    batches, start = [], 0
+    while start < len(order):
+        width = int(sizes[order[start]])  # the batch's longest text: sorted, so its first
+        rows = max(1, max_tokens // width)  # rows x width <= max_tokens; one row even past the budget
+        batches.append(order[start : start + rows])
+        start += rows
+    return batches
 
 
 def pad(features: Sequence[dict[str, Any]], pad_token_id: int, padding_side: str = "right") -> Batch:

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from lab.adapters import apply_adapters, check_settings, trained_settings
 from lab.atomic import atomic_folder
-from lab.batch import Batch, embed, forward, pad
+from lab.batch import Batch, embed, forward, length_batches, pad
 from lab.bidirectional import make_bidirectional, set_causal
 from lab.inputs import EncoderInput, check_inputs
 from lab.models import PACKAGED_MODELS, check_device, ensure_pad_token, load_model, parse_dtype
@@ -316,6 +316,7 @@ class LLM2Vec:
         convert_to_tensor: bool = False,
         normalize_embeddings: bool = False,
         padding_side: str = "right",
+        max_tokens_per_batch: int | None = None,
     ) -> np.ndarray | torch.Tensor:
         """Embed texts or (instruction, text) pairs, following sentence-transformers' ``encode``.
 
@@ -327,6 +328,8 @@ class LLM2Vec:
             convert_to_tensor: a torch tensor on the model's device instead.
             normalize_embeddings: unit-length vectors, so a dot product is the cosine.
             padding_side: "right" or "left"; results do not depend on it.
+            max_tokens_per_batch: batch by token budget instead: each batch holds as many texts as keep rows x its
+                longest text within this many tokens (``batch_size`` is then unused); results do not depend on it.
 
         Returns:
             An array (n, d), or (d,) for a single string; (0, d) for an empty list. Texts longer than
@@ -341,20 +344,21 @@ class LLM2Vec:
                 "(instruction, text) pairs."
             )
         items = [sentences] if single else list(sentences)
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}.")
+        checked = {"batch_size": batch_size} | (
+            {} if max_tokens_per_batch is None else {"max_tokens_per_batch": max_tokens_per_batch}
+        )
+        for name, value in checked.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
         if show_progress_bar is None:
             show_progress_bar = logger.getEffectiveLevel() <= logging.INFO
         was_training = self.model.training
         self.model.eval()
         features = self.tokenize(items)
-        order = np.argsort([-len(f["input_ids"]) for f in features], kind="stable")  # longest first
+        batches = length_batches([len(f["input_ids"]) for f in features], batch_size, max_tokens_per_batch)
         out = torch.empty((len(items), self.embedding_dim), dtype=torch.float32, device=self.device)
         try:
-            for start in tqdm(
-                range(0, len(order), batch_size), desc="Encoding", disable=not show_progress_bar, unit="batch"
-            ):
-                index = order[start : start + batch_size]
+            for index in tqdm(batches, desc="Encoding", disable=not show_progress_bar, unit="batch"):
                 batch = self.collate([features[i] for i in index], padding_side=padding_side)
                 out[torch.as_tensor(index, device=self.device)] = self.embed_batch(batch)
         finally:

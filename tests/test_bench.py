@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
+import pytest
 import torch
 from transformers import AutoConfig, AutoModel
 
@@ -57,22 +57,89 @@ def test_word_salad_has_about_the_asked_lengths() -> None:
 
 
 def test_ours_and_the_plain_loop_agree_and_report() -> None:
-    args = argparse.Namespace(
-        model="tiny-llama",
-        workload="mixed",
-        n_texts=24,
-        batch_size=8,
-        dtype=None,
-        device="cpu",
-        compare_plain=True,
-        seed=0,
-    )
+    args = bench.parse_args(["--model", "tiny-llama", "--n-texts", "24", "--batch-size", "8", "--device", "cpu"])
+    args.compare_plain = True
     report = bench.run_benchmark(args)
     assert report["lab_vs_plain_min_cosine"] > 0.99999  # same model, same mean pooling: same vectors
     lab, plain = report["results"]
     assert lab["real_tokens"] == plain["real_tokens"] > 0
     assert lab["processed_tokens"] <= plain["processed_tokens"]  # sorting by length never pads more
     assert lab["mfu"] is None and lab["tokens_per_s"] > 0
+
+
+def test_rounds_token_budgets_sorted_plain_and_profile_report_consistently() -> None:
+    argv = ["--model", "tiny-llama", "--n-texts", "20", "--batch-size", "8", "--device", "cpu", "--rounds", "2"]
+    args = bench.parse_args(argv + ["--max-tokens-per-batch", "300", "--compare-plain", "--compare-plain-sorted"])
+    args.profile = True
+    report = bench.run_benchmark(args)
+    results = {r["runner"]: r for r in report["results"]}
+    assert list(results) == ["lab", "lab-tokens300", "plain", "plain-sorted"]
+    for r in results.values():  # each runner timed once a round; its figure is the median
+        assert len(r["extra"]["round_seconds"]) == 2 and r["seconds"] == pytest.approx(
+            np.median(r["extra"]["round_seconds"]), abs=1e-3
+        )
+    assert min(report["min_cosine_vs_lab"].values()) > 0.99999  # same model, mean pooling: the same vectors
+    assert set(report["speedups"]) == {f"{a}/{b}" for a in ("lab", "lab-tokens300") for b in ("plain", "plain-sorted")}
+    encoder = LLM2Vec.from_pretrained("tiny-llama")  # processed tokens by hand: sorted longest first, chunks of 8
+    texts = bench.make_texts("mixed", encoder.tokenizer, 20, 0)
+    lengths = sorted((len(f["input_ids"]) for f in encoder.tokenize(texts)), reverse=True)
+    assert results["lab"]["processed_tokens"] == sum(lengths[i] * len(lengths[i : i + 8]) for i in range(0, 20, 8))
+    assert (
+        results["lab"]["processed_tokens"]
+        <= results["plain-sorted"]["processed_tokens"]
+        <= results["plain"]["processed_tokens"]
+    )
+    by_budget = report["profile"]["lab-tokens300"]
+    assert by_budget["max_tokens_per_batch"] == 300 and by_budget["processed_tokens"] <= 300 * by_budget["batches"]
+    for profile in report["profile"].values():
+        assert set(profile["stage_seconds"]) == {"tokenize", "pad", "forward", "pool"}
+        assert sum(profile["stage_share"].values()) == pytest.approx(1.0, abs=1e-3)
+        ops = profile["forward_ops"]
+        assert sum(c["share"] for c in ops["categories"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert ops["categories"]["matmul"]["seconds"] > 0 and ops["matmul_gflops_per_s"] > 0
+        assert any(op["op"] in ("aten::mm", "aten::addmm") for op in ops["top_ops"])
+
+
+def test_op_categories() -> None:
+    from bench.encode_profile import op_category
+
+    assert op_category("aten::addmm") == op_category("aten::mm") == "matmul"
+    assert op_category("aten::_scaled_dot_product_flash_attention_for_cpu") == "attention"
+    assert op_category("aten::mul") == op_category("aten::rsqrt") == "other"
+
+
+def test_the_reference_runner_says_how_to_make_its_venv(monkeypatch) -> None:
+    from bench.reference import reference_python
+
+    monkeypatch.delenv("LLM2VEC_REFERENCE_PYTHON", raising=False)
+    with pytest.raises(FileNotFoundError, match=r"/no/such/python \(--reference-python\).*setup_reference_env\.sh"):
+        reference_python("/no/such/python")
+    monkeypatch.setenv("LLM2VEC_REFERENCE_PYTHON", "/no/env/python")
+    with pytest.raises(FileNotFoundError, match=r"\$LLM2VEC_REFERENCE_PYTHON"):
+        reference_python()
+
+
+def _reference_venv_missing() -> bool:
+    from bench.reference import reference_python
+
+    try:
+        reference_python()
+    except FileNotFoundError:
+        return True
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(_reference_venv_missing(), reason="no llm2vec 0.2.3 venv: bash scripts/setup_reference_env.sh")
+def test_the_reference_worker_gives_our_vectors_side_by_side() -> None:
+    """llm2vec 0.2.3 driven in its own venv encodes the same STS-B sentences as ours, interleaved, to cosine 0.9999."""
+    argv = ["--workload", "stsb", "--n-texts", "12", "--batch-size", "4", "--device", "cpu", "--rounds", "2"]
+    report = bench.run_benchmark(bench.parse_args(argv + ["--compare-reference"]))
+    assert report["reference"]["versions"]["llm2vec"] == "0.2.3"
+    assert report["reference"]["model_class"] == "LlamaBiModel"
+    assert report["min_cosine_vs_lab"]["reference"] >= 0.9999
+    reference = next(r for r in report["results"] if r["runner"] == "reference")
+    assert reference["processed_tokens"] >= reference["real_tokens"] and len(reference["extra"]["round_seconds"]) == 2
 
 
 def test_corpus_memory_bench_encodes_a_generated_corpus(tmp_path) -> None:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lab import EncoderConfig, LLM2Vec
+from lab.batch import length_batches
 from lab.pooling import POOLING_MODES
 
 
@@ -31,6 +32,45 @@ def test_batch_size_padding_side_and_order_do_not_matter(request, name, sentence
     order = np.random.default_rng(0).permutation(len(sentences))
     shuffled = model.encode([sentences[i] for i in order], batch_size=3)
     assert_same_embeddings(shuffled[np.argsort(order)], reference)
+
+
+def test_length_batches_cover_every_text_within_the_token_budget():
+    lengths = np.random.default_rng(0).integers(0, 40, size=200)  # 0: an empty text, padded to one token
+    sizes = np.maximum(lengths, 1)
+    for budget in (1, 7, 64, 300, 10_000):
+        batches = length_batches(lengths, batch_size=32, max_tokens=budget)
+        assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))  # every text exactly once
+        flat = np.concatenate(batches)
+        assert (np.diff(sizes[flat]) <= 0).all()  # longest first throughout
+        for i, index in enumerate(batches):
+            width = sizes[index].max()
+            assert len(index) == 1 or len(index) * width <= budget  # within budget, or one text past it alone
+            if i + 1 < len(batches):  # greedy: the next text would not have fit
+                assert (len(index) + 1) * width > budget
+    by_count = length_batches(lengths, batch_size=32)
+    assert [len(b) for b in by_count] == [32] * 6 + [8]
+
+
+def test_token_budget_batches_give_the_same_vectors_in_input_order(tiny, sentences, monkeypatch):
+    texts = sentences + [s.lower() for s in sentences[::-1]] + ["Hi."]  # mixed lengths, not sorted, ties
+    lengths = [len(f["input_ids"]) for f in tiny.tokenize(texts)]
+    budget = 3 * max(lengths)  # the longest texts share a batch of 3; the shortest, bigger ones
+    shapes, real_embed = [], tiny.embed_batch
+
+    def recording_embed(batch):  # the (rows, width) of every batch encode runs
+        shapes.append(tuple(batch.input_ids.shape))
+        return real_embed(batch)
+
+    monkeypatch.setattr(tiny, "embed_batch", recording_embed)
+    by_budget = tiny.encode(texts, max_tokens_per_batch=budget)
+    monkeypatch.undo()
+    assert len({rows for rows, _ in shapes}) > 1 and all(rows * width <= budget for rows, width in shapes)
+    assert sum(rows for rows, _ in shapes) == len(texts)
+    assert_same_embeddings(by_budget, tiny.encode(texts, batch_size=4))
+    for i in (0, 3, len(texts) - 2):  # row i is text i encoded on its own: the input order is restored
+        assert_same_embeddings(by_budget[i : i + 1], tiny.encode(texts[i])[None])
+    with pytest.raises(ValueError, match="max_tokens_per_batch must be a positive integer; got 0"):
+        tiny.encode(texts, max_tokens_per_batch=0)
 
 
 @pytest.mark.parametrize("pooling", POOLING_MODES)
