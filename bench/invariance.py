@@ -10,13 +10,13 @@ cosine >= 0.99999 and max |difference| <= 1e-4 x the vector's norm.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 
 import numpy as np
 import torch
 
+from bench.common import write_report
 from lab import LLM2Vec
 from lab.data.stsb import load_stsb
 
@@ -73,11 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         ),
         "shuffled_vs_input_order": compare(base, shuffled),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as handle:
-            handle.write(text + "\n")
+    write_report(report, args.json)
 
 
 if __name__ == "__main__":
