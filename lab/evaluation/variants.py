@@ -1,69 +1,35 @@
-"""The encoders the suite compares, in one table (short name -> recipe); ``--variants`` picks from it.
+"""The encoders the suite compares: rows of the one variant table (``lab.variants``) bound to a model.
 
-[variants table] When the shared ``lab/variants.py`` table lands, this module becomes a thin view of it: only
-``SUITE_VARIANTS`` and ``load_variant`` are used by the rest of ``lab.evaluation``.
+The suite writes no recipe of its own: the ladder and the two causal baselines run on SmolLM2, MiniLM is the trained
+reference, and the ``tiny-*`` rows are the same training-free recipes on a random tiny Llama (for tests; their numbers
+mean nothing). ``--variants`` picks from ``SUITE_VARIANTS`` by short name.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from lab.pooling import canonical_pooling
+from lab.variants import BASELINES, REFERENCES, VARIANTS, Variant
 
 BASE = "smollm2-135m"
-MINILM = "all-minilm-l6-v2"
+TINY = "tiny-llama"  # random weights and no trained adapters: only the training-free rows run on it
+ALIASES = {"bi-mntp-simcse": "llm2vec"}  # the table's name -> the suite's, where they differ (both are accepted)
 
 
-@dataclass(frozen=True)
-class SuiteVariant:
-    """One encoder recipe: model, attention, pooling, adapters merged in order, and a prompt template."""
-
-    name: str  # the short name on the command line
-    label: str  # the row label in tables and figures
-    model: str = BASE
-    bidirectional: bool = True
-    pooling: str = "mean"
-    adapters: tuple[str, ...] = ()
-    template: str = ""  # "" | echo | prompteol (lab.templates)
-    max_length: int = 512
-    instructions: bool = True  # False: the task instructions are not given (MiniLM was never trained with any)
-
-    def __post_init__(self) -> None:
-        canonical_pooling(self.pooling)
-
-
-def _ladder(prefix: str, model: str, adapters: bool) -> list[SuiteVariant]:
-    """The paper's ladder and the two training-free causal baselines on ``model``."""
-    tag = "Tiny " if prefix else ""
-    rows = [
-        SuiteVariant(f"{prefix}uni", f"{tag}Uni (causal, weighted mean)", model, False, "weighted_mean"),
-        SuiteVariant(f"{prefix}bi", f"{tag}Bi (no training)", model),
-        SuiteVariant(f"{prefix}echo", f"{tag}Echo (causal, 2nd copy)", model, False, "mean", template="echo"),
-        SuiteVariant(
-            f"{prefix}prompteol", f"{tag}PromptEOL (causal)", model, False, "last_token", template="prompteol"
-        ),
+def _suite_variants() -> list[Variant]:
+    """Ladder and baselines on SmolLM2, MiniLM, then the training-free ones on the tiny model (in that order)."""
+    recipes = [*VARIANTS.values(), *BASELINES.values()]
+    minilm = REFERENCES["minilm"]
+    return [
+        *(v.on(BASE, name=ALIASES.get(v.name, v.name)) for v in recipes),
+        minilm.on(minilm.model, label="MiniLM (supervised reference)"),  # a table of scores says what it is
+        *(v.on(TINY, name=f"tiny-{v.name}", label=f"Tiny {v.label}") for v in recipes if not v.adapters),
     ]
-    if adapters:
-        rows[2:2] = [
-            SuiteVariant(f"{prefix}bi-mntp", f"{tag}Bi+MNTP", model, adapters=("mntp",)),
-            SuiteVariant(f"{prefix}llm2vec", f"{tag}LLM2Vec (Bi+MNTP+SimCSE)", model, adapters=("mntp", "mntp-simcse")),
-        ]
-    return rows
 
 
-SUITE_VARIANTS: dict[str, SuiteVariant] = {
-    v.name: v
-    for v in [
-        *_ladder("", BASE, adapters=True),
-        SuiteVariant("minilm", "MiniLM (supervised reference)", MINILM, max_length=256, instructions=False),
-        *_ladder("tiny-", "tiny-llama", adapters=False),  # random weights: for tests, the numbers mean nothing
-    ]
-}
-ALIASES = {"bi-mntp-simcse": "llm2vec"}  # the probe command's name for the full recipe
+SUITE_VARIANTS: dict[str, Variant] = {v.name: v for v in _suite_variants()}
 DEFAULT_VARIANTS = ("uni", "bi", "bi-mntp", "llm2vec", "echo", "prompteol", "minilm")
 
 
-def get_variants(names: list[str]) -> list[SuiteVariant]:
+def get_variants(names: list[str]) -> list[Variant]:
     """Variants by short name; ``ValueError`` lists the valid names."""
     names = [ALIASES.get(n, n) for n in names]
     unknown = [n for n in names if n not in SUITE_VARIANTS]
@@ -72,7 +38,7 @@ def get_variants(names: list[str]) -> list[SuiteVariant]:
     return [SUITE_VARIANTS[n] for n in names]
 
 
-def load_variant(variant: SuiteVariant, dtype: str | None = None, device: str | None = None):
+def load_variant(variant: Variant, dtype: str | None = None, device: str | None = None):
     """The ``LLM2Vec`` of a variant."""
     from lab.encoder import LLM2Vec
 

