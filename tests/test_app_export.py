@@ -4,6 +4,7 @@ numpy) and compared with what was written; the 3-D projection is checked against
 from __future__ import annotations
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -92,8 +93,9 @@ def test_figure_html_is_standalone(tmp_path):
     points = {"V": np.arange(12.0).reshape(6, 2)}
     path = downloads.figure_html(scatter_figure(points, CORPUS, None, "PCA"), "PCA map", tmp_path)
     page = path.read_text(encoding="utf-8")
-    assert path.name == "pca-map.html" and page.startswith("<html>")
-    assert "cdn.plot.ly" not in page and len(page) > 1_000_000  # plotly.js is inside: it opens offline
+    assert path.name == "pca-map.html" and page.lower().startswith("<!doctype html>")
+    assert not re.findall(r"<script[^>]*\ssrc=", page)  # no script fetched from anywhere: it opens offline
+    assert len(page) > 1_000_000 and "plotly.js v" in page  # because plotly.js itself is inside
     assert "Two dogs are running through the snow." in page
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from lab.app.common import START_QUERY, Page, notes_line, problem
-from lab.explore import actions
+from lab.app.common import START_QUERY, Page, download_button, notes_line, problem, ready
+from lab.explore import actions, downloads
 
 MAX_LAYER, MAX_HEAD = 31, 15  # slider ends: SmolLM2-135M has 30 layers and 9 heads; bigger models clamp
 
@@ -28,20 +28,24 @@ def attention_tab(page: Page) -> None:
     weights = gr.Plot(elem_id="attention-plot")
     summary = gr.Markdown()
     changes = gr.Plot(elem_id="change-plot")
+    with gr.Row():
+        export = download_button("Attention weights (HTML)", "attention-html")
+    shown = gr.State(None)  # this session's attention figure, for the download
 
     def attention(text: str, labels: list[str], layer: float, head: float, mine):
         try:
             drawn = actions.run_attention(page.view(mine), text, labels, int(layer), int(head))
         except Exception as error:
-            return problem(error), None, None, "", None
+            return problem(error), None, None, "", None, None
         mask_plot, weight_plot, change_plot, lines, notes = drawn
-        return (
-            "Attention of the chosen decoder variants." + notes_line(notes),
-            mask_plot,
-            weight_plot,
-            lines,
-            change_plot,
-        )
+        line = "Attention of the chosen decoder variants." + notes_line(notes)
+        return line, mask_plot, weight_plot, lines, change_plot, weight_plot
+
+    def attention_html(figure):
+        return ready(downloads.figure_html(figure, "attention weights") if figure is not None else None)
 
     inputs = [sentence, page.chosen, layer, head, page.session]
-    show.click(attention, inputs, [status, masks, weights, summary, changes], api_name="attention")
+    outputs = [status, masks, weights, summary, changes, shown]
+    show.click(attention, inputs, outputs, api_name="attention").then(
+        attention_html, [shown], [export], api_name="attention_html"
+    )

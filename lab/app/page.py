@@ -26,6 +26,7 @@ from lab.explore.variants import default_variants
 from lab.variants import Variant
 
 CONCURRENCY = 4  # requests of one event served at once: each model has its own lock, so different variants overlap
+
 # A click on a map point types "#<index>" into the find box and presses Find (plotly's own click event; Gradio's
 # Plot has none). Points carry their corpus index in ``text`` (lab.explore.figures.scatter_figure).
 HEAD = """
