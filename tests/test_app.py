@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from lab.encoder import LLM2Vec
-from lab.explore import actions
+from lab.explore import actions, statistics
 from lab.explore.corpus import MAX_CHARS, MAX_TEXTS, CorpusError, parse_corpus_text, read_upload
 from lab.explore.engine import Engine
 from lab.explore.examples import EXAMPLE_SETS, conll_sentences, load_example, stsb_sentences
@@ -853,3 +853,42 @@ def test_client_neighbours_redraw_the_map_with_the_star(client):
     assert len(stars) == 2 and all(t["text"] == ["5"] for t in stars) and texts[5][:20] in stars[0]["customdata"][0]
     status, figure, page = client.predict(box, ["Tiny Bi"], "variant default", "zebra-xyz", api_name="/neighbours")
     assert status.startswith("⚠️") and "No text of the corpus contains" in status
+
+
+# ---------------------------------------------------------------------------------------------- export
+def test_client_exports_embeddings_tables_and_the_map(client, engine):
+    import csv
+
+    status, npy, table = client.predict(CORPUS_BOX, "Tiny Bi", "variant default", api_name="/export_embeddings")
+    assert status.startswith(f"Tiny Bi: {len(CORPUS)} texts x ")
+    expected = engine.embed(engine.variant("Tiny Bi"), CORPUS)
+    assert np.array_equal(np.load(npy), expected)
+    with open(table, encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    assert [r[2] for r in rows] == CORPUS
+    assert np.array_equal(np.array([r[3:] for r in rows], dtype=np.float64).astype(np.float32), expected)
+    status, npy, table = client.predict(
+        CORPUS_BOX, "Tiny +missing adapter", "variant default", api_name="/export_embeddings"
+    )
+    assert status.startswith("⚠️") and "not trained yet" in status and npy is None and table is None
+
+    _, _, raw = search(client, labels=["Tiny Bi", "MiniLM"], k=2)
+    with open(client.predict(raw, api_name="/results_csv"), encoding="utf-8", newline="") as handle:
+        back = list(csv.DictReader(handle))
+    assert [(r["variant"], r["text"]) for r in back] == [(v, h["text"]) for v, hits in raw.items() for h in hits]
+
+    client.predict(CORPUS_BOX, ["Tiny Bi", "MiniLM"], "variant default", 3, api_name="/statistics")
+    per_variant, between = client.predict(api_name="/statistics_csv")
+    with open(between, encoding="utf-8", newline="") as handle:
+        pairs = list(csv.DictReader(handle))
+    assert [(r["variant A"], r["variant B"]) for r in pairs] == [("Tiny Bi", "MiniLM")]
+    vectors = {label: engine.embed(engine.variant(label), CORPUS) for label in ("Tiny Bi", "MiniLM")}
+    assert float(pairs[0]["overlap@3"]) == statistics.between_variants(vectors, 3)[0]["overlap@3"]
+    assert open(per_variant, encoding="utf-8").readline().startswith("variant,anisotropy")
+
+    client.predict(CORPUS_BOX, ["Tiny Bi"], "variant default", "PCA", "3-D", api_name="/plot")
+    page = open(client.predict(api_name="/map_html"), encoding="utf-8").read()
+    assert '"type":"scatter3d"' in page.replace(" ", "") and CORPUS[3] in page
+    client.predict("The cat sat on the mat.", ["Tiny Uni"], 1, -1, api_name="/attention")
+    page = open(client.predict(api_name="/attention_html"), encoding="utf-8").read()
+    assert "Tiny Uni (layer 1)" in page and '"type":"heatmap"' in page.replace(" ", "")

@@ -1,15 +1,19 @@
 """The page in a real headless Chromium (Debian's, driven by Playwright): results on arrival (no click), a UMAP map
 whose points open their neighbours when clicked, the attention tab, per-session models, an error that keeps the
-typed corpus, and a screenshot saved as a test artifact (artifacts/app-browser.png)."""
+typed corpus, downloads that parse, the layout at 800 and 1440 px, and a screenshot saved as a test artifact
+(artifacts/app-browser.png)."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lab.browser import CHROMIUM_ARGS as ARGS
 from lab.browser import chromium_executable
+from lab.explore.corpus import parse_corpus_text
 from lab.explore.engine import Engine
 from lab.explore.variants import tiny_variants
 from tests.test_app import launch_tiny
@@ -137,3 +141,61 @@ def test_two_sessions_do_not_see_each_others_models(browser, page_url):
     assert "tiny-qwen3" not in second.inner_text("body")
     for context in contexts:
         context.close()
+
+
+def test_export_downloads_embeddings_that_parse(page, page_url):
+    engine = page_url[1]
+    texts = parse_corpus_text(page.locator("#corpus textarea").input_value()).texts
+    page.get_by_role("tab", name="Export").click()
+    label = engine.available_labels()[0]  # the variant the tab offers first
+    page.locator("#export-button").click()
+    page.get_by_text(f"{label}: {len(texts)} texts x").first.wait_for()
+    expected = engine.embed(engine.variant(label), texts)  # the page's own cache: the same vectors, bit for bit
+    with page.expect_download() as download:
+        page.locator("#export-csv").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    with open(download.value.path(), encoding="utf-8", newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    assert header[:3] == ["index", "label", "text"] and len(header) == 3 + expected.shape[1]
+    assert [r[2] for r in rows] == texts
+    assert np.array_equal(np.array([r[3:] for r in rows], dtype=np.float64).astype(np.float32), expected)
+    with page.expect_download() as download:
+        page.locator("#export-npy").click()
+    assert np.array_equal(np.load(download.value.path()), expected)
+
+
+def overlaps(boxes: list[dict]) -> list[tuple[int, int]]:
+    """Pairs of bounding boxes (Playwright's x, y, width, height) that share any area."""
+    return [
+        (i, j)
+        for i, a in enumerate(boxes)
+        for j, b in enumerate(boxes[i + 1 :], start=i + 1)
+        if a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    ]
+
+
+def test_the_overlap_check_itself():
+    side = {"x": 0, "y": 0, "width": 10, "height": 10}
+    assert overlaps([side, {**side, "x": 10}, {**side, "x": 5, "y": 5}]) == [(0, 2), (1, 2)]
+
+
+@pytest.mark.parametrize("width", [800, 1440])
+def test_layout_fits_the_window_and_cards_do_not_overlap(browser, page_url, width):
+    engine = page_url[1]
+    tab = browser.new_page(viewport={"width": width, "height": 900})
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(page_url[0])
+    cards = len(engine.available_labels())
+    tab.wait_for_function(f"document.querySelectorAll('#results .lab-card').length >= {cards}", timeout=START_BUDGET_MS)
+    tab.get_by_text("Variants: what each one is").click()  # the widest table on the page, open
+    tab.locator("#variants-table table").wait_for()
+    overflow = tab.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow} px wider than a {width} px window"
+    for selector in ("#results .lab-card", "#results .lab-card h4"):
+        boxes = [box for box in (e.bounding_box() for e in tab.locator(selector).all()) if box]
+        assert len(boxes) == cards and overlaps(boxes) == [], (selector, boxes)
+    assert all(b["x"] + b["width"] <= width for b in boxes)  # every card label inside the window
+    tab.close()

@@ -34,6 +34,7 @@ RANKS: dict[str, int] = {
     "lab.evaluation": 5,  # measures an encoder; training evaluates on STS-B dev
     "lab.explore": 6,
     "lab.export": 6,  # a sentence-transformers folder with the evaluation suite's prompts
+    "lab.app": 7,  # the page (Gradio): one builder per tab over lab.explore; only app.py imports it
     "lab.commands": 7,
     "lab.cli": 8,
     "lab.__main__": 9,
@@ -107,6 +108,34 @@ def test_the_checker_catches_an_uphill_import(tmp_path, monkeypatch):
     assert any("lab/encoder.py:2 imports lab.training.mntp" in v for v in found)
     assert any("imports lab.probing.features (layer 6 from layer 6)" in v for v in found)
     assert any("imports app" in v for v in found)
+
+
+UI_ONLY = {"gradio": "lab.app"}  # a UI framework is imported by the page's package only: the library runs without it
+
+
+def ui_violations(root: Path = ROOT) -> list[str]:
+    """Imports of a UI framework outside its one home (``lab/app``), nested imports included."""
+    bad = []
+    for path in sorted((root / "lab").rglob("*.py")):
+        module = module_name(path) if root == ROOT else ".".join(path.relative_to(root).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                home = UI_ONLY.get(name.split(".")[0])
+                if home and not (module == home or module.startswith(home + ".")):
+                    bad.append(f"{path.relative_to(root)}:{node.lineno} imports {name} (only {home} may)")
+    return bad
+
+
+def test_gradio_is_imported_by_the_page_package_only(tmp_path):
+    assert ui_violations() == []
+    (tmp_path / "lab" / "explore").mkdir(parents=True)
+    (tmp_path / "lab" / "app").mkdir()
+    (tmp_path / "lab" / "explore" / "x.py").write_text("def f():\n    import gradio as gr\n")
+    (tmp_path / "lab" / "app" / "tab.py").write_text("import gradio as gr\nfrom gradio import Blocks\n")
+    assert ui_violations(tmp_path) == ["lab/explore/x.py:2 imports gradio (only lab.app may)"]
 
 
 def test_no_library_module_is_over_400_lines():

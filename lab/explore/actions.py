@@ -25,7 +25,7 @@ from lab.explore.attention import (
 )
 from lab.explore.corpus import CorpusError, check_text, parse_corpus_text
 from lab.explore.engine import Engine
-from lab.explore.figures import MIN_POINTS, layerwise_figure, project, scatter_figure
+from lab.explore.figures import MIN_POINTS, layerwise_figure, project
 from lab.explore.search import Hit, hits
 from lab.explore.variants import effective_pooling, unavailable_reason, weights_key
 from lab.models import PACKAGED_MODELS, known_model_names
@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]  # (fraction done, what is happening)
 MAX_K = 50
+MAP_SEED = 0  # one seed for every variant's map, so their differences are the embeddings'
 CUSTOM_COLOUR = "#8c564b"  # models loaded from the page share one colour, apart from the table's
 
 
@@ -129,7 +130,7 @@ class MapPoints:
 
     corpus_box: str
     method: str
-    points: dict[str, np.ndarray]  # label -> (n, 2)
+    points: dict[str, np.ndarray]  # label -> (n, 2) or (n, 3)
     texts: list[str]
     labels: list[str] | None
 
@@ -141,29 +142,17 @@ def project_all(
     pooling: str | None,
     method: str,
     progress: Progress = _no_progress,
+    dims: int = 2,
 ) -> tuple[MapPoints, dict[str, str]]:
-    """The corpus projected to 2-D per variant, every variant with the same seed -> (points, notes)."""
+    """The corpus projected to ``dims`` (2 or 3) per variant, every variant with the same seed -> (points, notes)."""
     corpus = parse_corpus_text(corpus_box, min_texts=MIN_POINTS)
     selection = select(engine, labels)
     vectors = embed_all(engine, selection.variants, corpus.texts, pooling, progress=progress, span=(0, 0.7))
     points = {}
     for position, (label, matrix) in enumerate(vectors.items()):
         progress(0.7 + 0.3 * position / len(vectors), f"{method} of {label}")
-        points[label] = project(matrix, method)
+        points[label] = project(matrix, method, seed=MAP_SEED, dims=dims)
     return MapPoints(corpus_box, method, points, corpus.texts, corpus.labels), selection.notes
-
-
-def run_projection(
-    engine: Engine,
-    corpus_box: str,
-    labels: Sequence[str],
-    pooling: str | None,
-    method: str,
-    progress: Progress = _no_progress,
-) -> tuple[go.Figure, dict[str, str]]:
-    """A 2-D map of the corpus per variant -> (figure, label -> note for unavailable ones)."""
-    drawn, notes = project_all(engine, corpus_box, labels, pooling, method, progress)
-    return scatter_figure(drawn.points, drawn.texts, drawn.labels, method), notes
 
 
 def find_text(texts: Sequence[str], wanted: str) -> int:

@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 from lab.analysis import tokenwise_similarity
 from lab.bidirectional import attention_mode
 from lab.encoder import LLM2Vec
+from lab.explore.figures import style
 
 MAX_TOKENS = 48  # a heatmap of more tokens than this cannot be read on a page
 
@@ -103,13 +104,7 @@ def mask_figure(tokens: list[str]) -> go.Figure:
             col=column,
         )
     figure.update_yaxes(autorange="reversed")
-    figure.update_layout(
-        template="plotly_white",
-        height=420,
-        margin=dict(l=10, r=10, t=60, b=10),
-        title=dict(text="Which tokens each token may attend to (rows: queries, columns: keys)", x=0.01),
-    )
-    return figure
+    return style(figure, "Which tokens each token may attend to (rows: queries, columns: keys)", 420)
 
 
 def attention_figure(maps: dict[str, AttentionMaps], layer: int, head: int | None) -> go.Figure:
@@ -137,13 +132,7 @@ def attention_figure(maps: dict[str, AttentionMaps], layer: int, head: int | Non
         )
     figure.update_yaxes(autorange="reversed")
     which = "mean over heads" if head is None else f"head {head}"
-    figure.update_layout(
-        template="plotly_white",
-        height=440,
-        margin=dict(l=10, r=10, t=60, b=10),
-        title=dict(text=f"Attention weights, {which}: each variant under its own mask", x=0.01),
-    )
-    return figure
+    return style(figure, f"Attention weights, {which}: each variant under its own mask", 440)
 
 
 def change_figure(changes: dict[str, tuple[list[str], np.ndarray]]) -> go.Figure:
@@ -156,10 +145,5 @@ def change_figure(changes: dict[str, tuple[list[str], np.ndarray]]) -> go.Figure
             go.Heatmap(z=grid, x=_axis_labels(tokens), colorscale="Reds", zmin=0, showscale=row == 1), row=row, col=1
         )
         figure.update_yaxes(title_text="layer", row=row, col=1)
-    figure.update_layout(
-        template="plotly_white",
-        height=260 * max(1, len(names)) + 60,
-        margin=dict(l=10, r=10, t=60, b=10),
-        title=dict(text="How far each token's representation moves when the causal mask goes (1 - cosine)", x=0.01),
-    )
-    return figure
+    title = "How far each token's representation moves when the causal mask goes (1 - cosine)"
+    return style(figure, title, 260 * max(1, len(names)) + 60)

@@ -18,6 +18,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from lab.adapters import SHIPPED_DIR
+from lab.explore.figures import style
 
 logger = logging.getLogger(__name__)
 
@@ -81,14 +82,12 @@ def curves_figure(runs: dict[str, list[dict]], title: str) -> go.Figure:
             )
             colour += 1
     figure.update_xaxes(title_text="step")
-    figure.update_layout(
-        template="plotly_white",
-        height=380,
-        margin=dict(l=10, r=10, t=60, b=10),
-        title=dict(text=title, x=0.01),
+    return style(
+        figure,
+        title,
+        380,
         legend=dict(orientation="h", y=-0.25),
     )
-    return figure
 
 
 def adapter_runs(model: str = "smollm2-135m", root: Path = SHIPPED_DIR) -> dict[str, list[dict]]:
@@ -133,14 +132,13 @@ def sts_figure(rows: list[dict]) -> go.Figure:
             marker_color=[PALETTE[i % len(PALETTE)] for i in range(len(rows))],
         )
     )
-    figure.update_layout(
-        template="plotly_white",
-        height=360,
-        margin=dict(l=10, r=10, t=50, b=10),
-        title=dict(text="STS-B test: Spearman of cosine vs gold score", x=0.01),
+    return style(
+        figure,
+        "STS-B test: Spearman of cosine vs gold score",
+        360,
+        top=50,
         yaxis_title="Spearman",
     )
-    return figure
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -184,14 +182,12 @@ def probe_figure(path: Path) -> go.Figure:
                     col=column,
                 )
     figure.update_xaxes(title_text="layer")
-    figure.update_layout(
-        template="plotly_white",
-        height=380,
-        margin=dict(l=10, r=10, t=60, b=10),
-        title=dict(text=f"Word probes: test accuracy per layer ({path.parent.name or 'probing'})", x=0.01),
+    return style(
+        figure,
+        f"Word probes: test accuracy per layer ({path.parent.name or 'probing'})",
+        380,
         legend=dict(orientation="h", y=-0.25),
     )
-    return figure
 
 
 def probe_files(results: Path = RESULTS_DIR) -> list[Path]:

@@ -8,9 +8,9 @@ so the first page can show results without a click and, until then, say what is 
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Sequence
 
+from lab.explore.background import BackgroundJob
 from lab.explore.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -20,45 +20,37 @@ logger = logging.getLogger(__name__)
 USUAL = "about a minute on a quiet 2-core CPU the first time, seconds after a restart (the embeddings are on disk)"
 
 
-class Preload:
+class Preload(BackgroundJob):
     """Embeds ``texts`` and ``queries`` for the variants ``labels`` of ``engine``, one variant after another."""
 
+    thread_name = "preload"
+
     def __init__(self, engine: Engine, labels: Sequence[str], texts: Sequence[str], queries: Sequence[str]) -> None:
+        super().__init__()
         self.engine, self.labels = engine, list(labels)
         self.texts, self.queries = list(texts), list(queries)
-        self.done = threading.Event()
         self.errors: dict[str, str] = {}  # label -> why it failed (the page's search then says it again)
         self.position = 0  # variants finished
         self.current = ""  # what is happening now
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> Preload:
-        """Start the background thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="preload", daemon=True)
-            self._thread.start()
-        return self
+    def work(self) -> None:
+        """Embed what the cache lacks, variant by variant; a failure is recorded and the next variant goes on."""
+        for position, label in enumerate(self.labels):
+            self.position = position
+            variant = self.engine.variant(label)
+            if self.engine.missing(variant, self.texts) or self.engine.missing(variant, self.queries):
+                self.current = f"loading {label}" if not self.engine.is_loaded(variant) else f"embedding {label}"
 
-    def _run(self) -> None:
-        try:
-            for position, label in enumerate(self.labels):
-                self.position = position
-                variant = self.engine.variant(label)
-                if self.engine.missing(variant, self.texts) or self.engine.missing(variant, self.queries):
-                    self.current = f"loading {label}" if not self.engine.is_loaded(variant) else f"embedding {label}"
+                def report(done: int, total: int, label: str = label) -> None:
+                    self.current = f"{label}: embedding {done}/{total} texts"
 
-                    def report(done: int, total: int, label: str = label) -> None:
-                        self.current = f"{label}: embedding {done}/{total} texts"
-
-                    try:
-                        self.engine.embed(variant, self.texts, progress=report)
-                        self.engine.embed(variant, self.queries)
-                    except Exception as error:  # one broken variant must not hold the others back
-                        logger.exception("Preloading %s failed", label)
-                        self.errors[label] = f"{type(error).__name__}: {error}"
-            self.position = len(self.labels)
-        finally:
-            self.done.set()
+                try:
+                    self.engine.embed(variant, self.texts, progress=report)
+                    self.engine.embed(variant, self.queries)
+                except Exception as error:  # one broken variant must not hold the others back
+                    logger.exception("Preloading %s failed", label)
+                    self.errors[label] = f"{type(error).__name__}: {error}"
+        self.position = len(self.labels)
 
     def describe(self) -> str:
         """One line for the page: what is loading now, how far along, and how long it usually takes."""
