@@ -284,7 +284,7 @@ def test_unavailable_variant_is_a_note_not_a_crash(engine):
         engine.model(missing)
     selection = actions.select(engine, ["Tiny Bi", "Tiny +missing adapter"])
     assert [v.label for v in selection.variants] == ["Tiny Bi"] and "not trained yet" in selection.notes[missing.label]
-    with pytest.raises(CorpusError, match="None of the chosen variants can run"):
+    with pytest.raises(ValueError, match="None of the chosen variants can run"):
         actions.select(engine, ["Tiny +missing adapter"])
     with pytest.raises(ValueError, match="Unknown variant 'GPT-9'"):
         actions.select(engine, ["GPT-9"])
@@ -354,9 +354,9 @@ def test_run_pair_cosines_and_layer_curves(engine):
 
 def test_custom_variant_validation():
     assert actions.custom_variant("tiny-qwen3", False, "mean").label == "tiny-qwen3 (causal, mean)"
-    with pytest.raises(CorpusError, match="Type a model name"):
+    with pytest.raises(ValueError, match="Type a model name"):
         actions.custom_variant("  ", True, "mean")
-    with pytest.raises(CorpusError, match="Unknown pooling 'max'"):
+    with pytest.raises(ValueError, match="Unknown pooling 'max'"):
         actions.custom_variant("tiny-llama", True, "max")
     with pytest.raises(ValueError, match="Unknown model 'org/not-here'"):
         actions.custom_variant("org/not-here", True, "mean")
@@ -389,9 +389,9 @@ def test_main_parses_host_port_share_and_the_safe_sharing_flags(monkeypatch, cap
 
 
 def test_a_shared_page_refuses_local_folders(tmp_path):
-    with pytest.raises(CorpusError, match="Loading local folders .* is off on a shared page"):
+    with pytest.raises(ValueError, match="Loading local folders .* is off on a shared page"):
         actions.custom_variant(str(tmp_path), True, "mean", allow_local=False)
-    with pytest.raises(CorpusError, match="off on a shared page"):
+    with pytest.raises(ValueError, match="off on a shared page"):
         actions.custom_variant("~/models/x", True, "mean", allow_local=False)
     assert actions.custom_variant("tiny-qwen2", True, "mean", allow_local=False).model == "tiny-qwen2"
 
@@ -752,7 +752,7 @@ def test_run_attention_per_variant_and_token_changes(engine):
     expected = 1 - tokenwise_similarity(engine.model(engine.variant("Tiny Uni")), "A man plays the guitar.")
     np.testing.assert_allclose(np.array(changes.data[0].z), expected, atol=1e-6)
     assert "Tiny Uni = Tiny Bi" in summary
-    with pytest.raises(CorpusError, match="needs a decoder variant"):
+    with pytest.raises(ValueError, match="needs a decoder variant"):
         actions.run_attention(engine, "A man.", ["MiniLM"], 0, 0)
     with pytest.raises(ValueError, match="Head 99 does not exist"):
         actions.run_attention(engine, "A man.", ["Tiny Bi"], 0, 99)
@@ -823,9 +823,9 @@ def test_client_statistics_and_percentiles(client):
 # ---------------------------------------------------------------------------------------------- linked maps
 def test_neighbours_of_a_text_in_every_variant_and_the_star(engine):
     assert actions.find_text(CORPUS, "#3") == 3 and actions.find_text(CORPUS, "ACOUSTIC") == 4
-    with pytest.raises(CorpusError, match="There is no text #9"):
+    with pytest.raises(ValueError, match="There is no text #9"):
         actions.find_text(CORPUS, "#9")
-    with pytest.raises(CorpusError, match="No text of the corpus contains 'zebra'"):
+    with pytest.raises(ValueError, match="No text of the corpus contains 'zebra'"):
         actions.find_text(CORPUS, "zebra")
     index, found, notes = actions.run_neighbours(engine, CORPUS_BOX, ["Tiny Bi", "MiniLM"], None, "guitar.", k=3)
     assert index == 0 and list(found) == ["Tiny Bi", "MiniLM"]

@@ -73,7 +73,7 @@ def test_table_csv_round_trip_keeps_columns_in_order_and_blanks(tmp_path):
         {k: str(v) for k, v in rows[0].items()},
         {**{k: str(v) for k, v in rows[1].items()}, "label precision@10": ""},
     ]
-    with pytest.raises(CorpusError, match="no table to export yet"):
+    with pytest.raises(ValueError, match="no table to export yet"):
         downloads.table_csv([], "empty", tmp_path)
 
 
@@ -108,7 +108,7 @@ def test_export_embeddings_are_the_variants_own(engine):
         rows = list(csv.reader(handle))[1:]
     assert np.array_equal(np.array([r[3:] for r in rows], dtype=np.float64).astype(np.float32), vectors)
     assert npy.parent == path.parent and npy.parent.parent == downloads.EXPORT_ROOT
-    with pytest.raises(CorpusError, match="None of the chosen variants can run"):
+    with pytest.raises(ValueError, match="None of the chosen variants can run"):
         downloads.export_embeddings(engine, CORPUS_BOX, "Tiny +missing adapter", None)
     with pytest.raises(CorpusError, match="The corpus is empty"):
         downloads.export_embeddings(engine, " \n", "Tiny Bi", None)

@@ -1,6 +1,7 @@
 """What each button of the page does, as plain functions of an ``Engine`` (no Gradio here, so tests call them directly).
 
-Every function raises ``ValueError`` (``CorpusError`` included) with a message meant for the user; the app shows it.
+Every function raises ``ValueError`` with a message meant for the user (``CorpusError``, a subclass, when the corpus is
+what is wrong); the app shows it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from lab.explore.attention import (
     most_changed,
     token_changes,
 )
-from lab.explore.corpus import CorpusError, check_text, parse_corpus_text
+from lab.explore.corpus import check_text, parse_corpus_text
 from lab.explore.engine import Engine
 from lab.explore.figures import MIN_POINTS, layerwise_figure, project
 from lab.explore.search import Hit, hits
@@ -55,14 +56,14 @@ class Selection:
 def select(engine: Engine, labels: Sequence[str] | None) -> Selection:
     """Resolve the page's chosen labels; unavailable ones get a note, and at least one must be usable."""
     if not labels:
-        raise CorpusError("Pick at least one variant to compare.")
+        raise ValueError("Pick at least one variant to compare.")
     if isinstance(labels, str):
         labels = [labels]
     chosen = [engine.variant(label) for label in dict.fromkeys(labels)]
     notes = {v.label: f"Unavailable: {reason}." for v in chosen if (reason := unavailable_reason(v))}
     usable = [v for v in chosen if v.label not in notes]
     if not usable:
-        raise CorpusError("None of the chosen variants can run: " + " ".join(f"{k}: {v}" for k, v in notes.items()))
+        raise ValueError("None of the chosen variants can run: " + " ".join(f"{k}: {v}" for k, v in notes.items()))
     return Selection(usable, notes)
 
 
@@ -105,9 +106,9 @@ def run_search(
     query = check_text(query, "The query")
     instruction = (instruction or "").strip()
     if len(instruction) > 500:
-        raise CorpusError(f"The instruction has {len(instruction):,} characters; the limit is 500.")
+        raise ValueError(f"The instruction has {len(instruction):,} characters; the limit is 500.")
     if not isinstance(k, (int, float)) or not 1 <= int(k) <= MAX_K:
-        raise CorpusError(f"k must be a whole number from 1 to {MAX_K}; got {k!r}.")
+        raise ValueError(f"k must be a whole number from 1 to {MAX_K}; got {k!r}.")
     corpus = parse_corpus_text(corpus_box)
     selection = select(engine, labels)
     corpus_vectors = embed_all(engine, selection.variants, corpus.texts, pooling, progress=progress, span=(0, 0.95))
@@ -159,16 +160,16 @@ def find_text(texts: Sequence[str], wanted: str) -> int:
     """The corpus index of ``#12`` (an index, as a map click sends it) or of the first text containing ``wanted``."""
     wanted = (wanted or "").strip()
     if not wanted:
-        raise CorpusError("Type part of a text (or click a point on the map) to find it.")
+        raise ValueError("Type part of a text (or click a point on the map) to find it.")
     if wanted.startswith("#") and wanted[1:].isdigit():
         index = int(wanted[1:])
         if index >= len(texts):
-            raise CorpusError(f"There is no text #{index}; the corpus has {len(texts)} (numbered from 0).")
+            raise ValueError(f"There is no text #{index}; the corpus has {len(texts)} (numbered from 0).")
         return index
     lowered = wanted.lower()
     found = next((i for i, text in enumerate(texts) if lowered in text.lower()), None)
     if found is None:
-        raise CorpusError(f"No text of the corpus contains {wanted!r}.")
+        raise ValueError(f"No text of the corpus contains {wanted!r}.")
     return found
 
 
@@ -228,7 +229,7 @@ def run_statistics(
     """Comparison statistics of the corpus -> (a row per variant, a row per pair of variants, notes)."""
     corpus = parse_corpus_text(corpus_box, min_texts=MIN_POINTS)
     if not isinstance(k, (int, float)) or not 1 <= int(k) < len(corpus):
-        raise CorpusError(f"k must be a whole number from 1 to {len(corpus) - 1} for {len(corpus)} texts; got {k!r}.")
+        raise ValueError(f"k must be a whole number from 1 to {len(corpus) - 1} for {len(corpus)} texts; got {k!r}.")
     selection = select(engine, labels)
     vectors = embed_all(engine, selection.variants, corpus.texts, pooling, progress=progress)
     return (
@@ -248,7 +249,7 @@ def run_attention(
     """
     text = check_text(text, "The sentence")
     if not isinstance(layer, (int, float)) or not isinstance(head, (int, float)) or layer < 0:
-        raise CorpusError(f"The layer must be a whole number from 0 and the head one from -1; got {layer!r}, {head!r}.")
+        raise ValueError(f"The layer must be a whole number from 0 and the head one from -1; got {layer!r}, {head!r}.")
     selection = select(engine, labels)
     notes = dict(selection.notes)
     decoders = []
@@ -258,7 +259,7 @@ def run_attention(
         else:
             decoders.append(variant)
     if not decoders:
-        raise CorpusError("The attention view needs a decoder variant (Uni, Bi, ...); MiniLM has no causal mask.")
+        raise ValueError("The attention view needs a decoder variant (Uni, Bi, ...); MiniLM has no causal mask.")
     maps = {
         v.label: engine.run(v, lambda model, v=v: attention_maps(model, text, causal=not v.bidirectional))
         for v in decoders
@@ -293,14 +294,14 @@ def custom_variant(name: str, bidirectional: bool, pooling: str, allow_local: bo
     """
     name = (name or "").strip()
     if not name:
-        raise CorpusError("Type a model name or a local folder first, e.g. " + ", ".join(known_model_names()[:3]) + ".")
+        raise ValueError("Type a model name or a local folder first, e.g. " + ", ".join(known_model_names()[:3]) + ".")
     if not allow_local and looks_local(name):
-        raise CorpusError(
+        raise ValueError(
             f"Loading local folders ({name!r}) is off on a shared page; the server's owner can start it with "
             "--allow-local-models. Known names work: " + ", ".join(known_model_names()[:3]) + "."
         )
     if pooling not in POOLING_MODES:
-        raise CorpusError(f"Unknown pooling {pooling!r}; expected one of {', '.join(POOLING_MODES)}.")
+        raise ValueError(f"Unknown pooling {pooling!r}; expected one of {', '.join(POOLING_MODES)}.")
     if not (name in PACKAGED_MODELS or name.startswith("tiny-") or Path(name).expanduser().is_dir()):
         from lab.models import resolve_model_path
 

@@ -21,7 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from lab.explore.actions import embed_all, select
-from lab.explore.corpus import CorpusError, parse_corpus_text
+from lab.explore.corpus import parse_corpus_text
 from lab.explore.engine import Engine
 from lab.explore.variants import effective_pooling
 
@@ -65,7 +65,7 @@ def embeddings_csv(
 def table_csv(rows: Sequence[dict], name: str, folder: Path | None = None) -> Path:
     """Rows of dicts as ``<name>.csv``, the columns in first-seen order (a missing cell is empty)."""
     if not rows:
-        raise CorpusError("There is no table to export yet: run it first.")
+        raise ValueError("There is no table to export yet: run it first.")
     columns = list(dict.fromkeys(key for row in rows for key in row))
     path = (folder or export_folder()) / f"{file_stem(name)}.csv"
     with open(path, "w", encoding="utf-8", newline="") as handle:
