@@ -103,6 +103,7 @@ def _supervised(c: dict) -> None:
     # "the loss with hard negatives is higher than without"; hard negatives sit closer than in-batch ones
     assert c["loss_with_negatives"] > c["loss_without_negatives"], c
     assert c["hard_negative_cos"] > c["in_batch_negative_cos"], c
+    assert c["rows_won_by_hard_negative"] == 0, c  # "here there is none"
     assert c["blocks_of_one_source"] and c["sources_used"] >= 2, c  # one source a block, several sources
     # GradCache: "Same loss, same gradient in every parameter tensor ... below 1e-4"
     assert c["gradcache_same_tensors"] and c["gradcache_tensors"] > 0, c
