@@ -4,6 +4,10 @@ Plotly figures live in a JavaScript output that GitHub's notebook viewer and nbc
 static exporter) is a heavy binary dependency. ``show`` therefore sends each figure twice in one output: the plotly
 JSON for JupyterLab and a small hand-drawn SVG (heatmaps, lines, markers, text, bars, reference lines) for everything
 else. ``quiet`` hides progress bars, warnings and the Trainer's printed log dicts inside a cell.
+
+``run_mode`` reads ``LAB_QUICK``, the one switch every notebook obeys: ``1`` (the default) a CPU tour, ``0`` the GPU
+recipe of ``configs/gpu/*.yaml``, ``tiny`` that recipe's code path with the few steps of ``configs/gpu/tiny.yaml``
+(the settings ``scripts/gpu_recipe.sh`` uses with ``QUICK=1``), so the chain 02 -> 03 -> 04 is tested on a CPU.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import contextlib
 import io
 import logging
 import math
+import os
 import warnings
 from collections.abc import Iterator
 from html import escape
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -22,6 +28,43 @@ logger = logging.getLogger(__name__)
 _PALETTE = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880"]
 _DASH = {"dash": "6,4", "dot": "2,3", "dashdot": "6,3,2,3", "longdash": "10,4"}
 _MARGIN = {"l": 70, "r": 20, "t": 60, "b": 60}
+
+
+MODES = {"1": "quick", "0": "full", "tiny": "tiny"}  # LAB_QUICK value -> mode
+TINY_SETTINGS = Path("configs") / "gpu" / "tiny.yaml"  # under the repository root
+
+
+def run_mode() -> str:
+    """``quick``, ``full`` or ``tiny``, from ``LAB_QUICK`` (1, 0 or tiny; default 1)."""
+    value = os.environ.get("LAB_QUICK", "1").strip().lower()
+    if value not in MODES:
+        raise ValueError(
+            f"LAB_QUICK={value!r}; expected 1 (a CPU tour), 0 (the GPU recipe of configs/gpu) or tiny (the GPU "
+            "recipe's code path with the few steps of configs/gpu/tiny.yaml)."
+        )
+    return MODES[value]
+
+
+def recipe_overrides(stage: str, root: str | os.PathLike) -> dict[str, Any]:
+    """In tiny mode, ``stage``'s section of ``root/configs/gpu/tiny.yaml`` (mntp, simcse, sts, probe); else {}.
+
+    The same file gives ``scripts/gpu_recipe.sh`` its ``QUICK=1`` options, so the notebooks' tiny chain and the
+    script's run one set of settings.
+    """
+    if run_mode() != "tiny":
+        return {}
+    import yaml
+
+    path = Path(root) / TINY_SETTINGS
+    sections = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if stage not in sections:
+        raise ValueError(f"{path} has no section {stage!r}; it has {', '.join(sections) or 'none'}.")
+    return dict(sections[stage])
+
+
+def runs_folder(root: str | os.PathLike) -> Path:
+    """Where the full and tiny paths write ``mntp``, ``simcse`` and ``probing``: ``$LAB_RUNS``, else ``root/runs``."""
+    return Path(os.environ.get("LAB_RUNS") or Path(root) / "runs")
 
 
 @contextlib.contextmanager

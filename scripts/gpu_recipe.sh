@@ -5,7 +5,8 @@
 # Each training stage prints its tokens/s and peak memory (metrics.json); everything lands in OUT.
 #
 #   bash scripts/gpu_recipe.sh [OUT]          # OUT defaults to runs/gpu-recipe
-#   MODEL=tiny-llama QUICK=1 bash scripts/gpu_recipe.sh /tmp/out   # the same chain in a minute on a CPU (the tests)
+#   MODEL=tiny-llama QUICK=1 bash scripts/gpu_recipe.sh /tmp/out   # the same chain in a minute on a CPU (the tests),
+#                                     with the tiny settings of configs/gpu/tiny.yaml
 #
 # On an H100/H200, SmolLM2-135M should take minutes per stage; set MODEL to any decoder lab loads (a hub id with a
 # network), and PYTHON to the interpreter (default .venv/bin/python).
@@ -19,13 +20,17 @@ mntp=(--max_steps 1000)
 simcse=()
 sts=()
 probe=(--layers 0:31:3)
-if [ "${QUICK:-0}" = 1 ]; then  # tiny settings: the same commands, seconds each
-  mntp=(--max_steps 2 --per_device_train_batch_size 2 --max_seq_length 32 --max_documents 8 --eval_steps 0
-        --max_eval_sequences 4 --save_steps 2)
-  simcse=(--max_steps 2 --per_device_train_batch_size 4 --max_seq_length 16 --max_documents 64 --eval_steps 2
-          --save_steps 2 --eval_stsb_pairs 16)
-  sts=(--limit 16)
-  probe=(--layers 0,1 --max-sentences 40,20,20 --steps 20 --seeds 0)
+if [ "${QUICK:-0}" = 1 ]; then  # tiny settings from configs/gpu/tiny.yaml (one source with the notebooks' LAB_QUICK=tiny)
+  tiny() {  # one section of the file as command-line options, one word a line
+    "$PY" -c 'import sys, yaml
+for key, value in yaml.safe_load(open(sys.argv[1]))[sys.argv[2]].items():
+    print(f"--{key}"); print(value)' configs/gpu/tiny.yaml "$1"
+  }
+  mapfile -t mntp < <(tiny mntp)
+  mapfile -t simcse < <(tiny simcse)
+  mapfile -t sts < <(tiny sts)
+  mapfile -t probe < <(tiny probe)
+  [ "${#mntp[@]}" -gt 0 ] && [ "${#probe[@]}" -gt 0 ] || { echo "could not read configs/gpu/tiny.yaml" >&2; exit 1; }
 fi
 mkdir -p "$OUT"
 log() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }

@@ -1,4 +1,5 @@
-"""lab.notebook: the static SVG copy of a figure draws what the figure holds; quiet() hides and restores output."""
+"""lab.notebook: the static SVG copy of a figure draws what the figure holds; quiet() hides and restores output; the
+LAB_QUICK modes and the tiny settings that the notebooks and scripts/gpu_recipe.sh share."""
 
 from __future__ import annotations
 
@@ -6,13 +7,16 @@ import contextlib
 import io
 import re
 import xml.dom.minidom
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
 import pytest
 from plotly.subplots import make_subplots
 
-from lab.notebook import quiet, to_svg
+from lab.notebook import quiet, recipe_overrides, run_mode, runs_folder, to_svg
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rects(svg: str) -> list[dict]:
@@ -73,3 +77,32 @@ def test_quiet_hides_output_and_restores_it():
     assert transformers.logging.get_verbosity() == before
     with pytest.raises(ValueError), quiet():
         raise ValueError("errors still propagate")
+
+
+def test_modes_and_tiny_settings(monkeypatch, tmp_path):
+    monkeypatch.delenv("LAB_QUICK", raising=False)
+    assert run_mode() == "quick" and recipe_overrides("mntp", ROOT) == {}  # the default: the CPU tour
+    monkeypatch.setenv("LAB_QUICK", "0")
+    assert run_mode() == "full" and recipe_overrides("mntp", ROOT) == {}  # the GPU recipe as its files say
+    monkeypatch.setenv("LAB_QUICK", "tiny")
+    assert recipe_overrides("mntp", ROOT)["max_steps"] == 2
+    with pytest.raises(ValueError, match="no section 'nope'"):
+        recipe_overrides("nope", ROOT)
+    monkeypatch.setenv("LAB_QUICK", "yes")
+    with pytest.raises(ValueError, match="LAB_QUICK='yes'; expected 1"):
+        run_mode()
+    monkeypatch.delenv("LAB_RUNS", raising=False)
+    assert runs_folder(ROOT) == ROOT / "runs"
+    monkeypatch.setenv("LAB_RUNS", str(tmp_path))
+    assert runs_folder(ROOT) == tmp_path
+
+
+def test_tiny_settings_are_valid_overrides_of_the_gpu_recipe(monkeypatch):
+    """Every key of tiny.yaml's training sections is a field of its config, and the result validates."""
+    from lab.training.config import MNTPConfig, SimCSEConfig, load_config
+
+    monkeypatch.setenv("LAB_QUICK", "tiny")
+    for cls, stage in ((MNTPConfig, "mntp"), (SimCSEConfig, "simcse")):
+        overrides = recipe_overrides(stage, ROOT)
+        config = load_config(cls, ROOT / "configs" / "gpu" / f"{stage}-smollm2.yaml", overrides)
+        assert all(getattr(config, key) == value for key, value in overrides.items())
