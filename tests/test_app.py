@@ -856,10 +856,16 @@ def test_client_neighbours_redraw_the_map_with_the_star(client):
 
 
 # ---------------------------------------------------------------------------------------------- export
+def downloaded(output):
+    """A download button's file as gradio_client returns it: an update whose value is the file's path (or None)."""
+    return output["value"] if isinstance(output, dict) else output
+
+
 def test_client_exports_embeddings_tables_and_the_map(client, engine):
     import csv
 
-    status, npy, table = client.predict(CORPUS_BOX, "Tiny Bi", "variant default", api_name="/export_embeddings")
+    status, *files = client.predict(CORPUS_BOX, "Tiny Bi", "variant default", api_name="/export_embeddings")
+    npy, table = (downloaded(f) for f in files)
     assert status.startswith(f"Tiny Bi: {len(CORPUS)} texts x ")
     expected = engine.embed(engine.variant("Tiny Bi"), CORPUS)
     assert np.array_equal(np.load(npy), expected)
@@ -867,18 +873,16 @@ def test_client_exports_embeddings_tables_and_the_map(client, engine):
         rows = list(csv.reader(handle))[1:]
     assert [r[2] for r in rows] == CORPUS
     assert np.array_equal(np.array([r[3:] for r in rows], dtype=np.float64).astype(np.float32), expected)
-    status, npy, table = client.predict(
-        CORPUS_BOX, "Tiny +missing adapter", "variant default", api_name="/export_embeddings"
-    )
-    assert status.startswith("⚠️") and "not trained yet" in status and npy is None and table is None
+    status, *files = client.predict("", "Tiny Bi", "variant default", api_name="/export_embeddings")
+    assert status.startswith("⚠️") and "corpus is empty" in status and [downloaded(f) for f in files] == [None, None]
 
     _, _, raw = search(client, labels=["Tiny Bi", "MiniLM"], k=2)
-    with open(client.predict(raw, api_name="/results_csv"), encoding="utf-8", newline="") as handle:
+    with open(downloaded(client.predict(raw, api_name="/results_csv")), encoding="utf-8", newline="") as handle:
         back = list(csv.DictReader(handle))
     assert [(r["variant"], r["text"]) for r in back] == [(v, h["text"]) for v, hits in raw.items() for h in hits]
 
     client.predict(CORPUS_BOX, ["Tiny Bi", "MiniLM"], "variant default", 3, api_name="/statistics")
-    per_variant, between = client.predict(api_name="/statistics_csv")
+    per_variant, between = (downloaded(f) for f in client.predict(api_name="/statistics_csv"))
     with open(between, encoding="utf-8", newline="") as handle:
         pairs = list(csv.DictReader(handle))
     assert [(r["variant A"], r["variant B"]) for r in pairs] == [("Tiny Bi", "MiniLM")]
@@ -887,8 +891,8 @@ def test_client_exports_embeddings_tables_and_the_map(client, engine):
     assert open(per_variant, encoding="utf-8").readline().startswith("variant,anisotropy")
 
     client.predict(CORPUS_BOX, ["Tiny Bi"], "variant default", "PCA", "3-D", api_name="/plot")
-    page = open(client.predict(api_name="/map_html"), encoding="utf-8").read()
+    page = open(downloaded(client.predict(api_name="/map_html")), encoding="utf-8").read()
     assert '"type":"scatter3d"' in page.replace(" ", "") and CORPUS[3] in page
     client.predict("The cat sat on the mat.", ["Tiny Uni"], 1, -1, api_name="/attention")
-    page = open(client.predict(api_name="/attention_html"), encoding="utf-8").read()
+    page = open(downloaded(client.predict(api_name="/attention_html")), encoding="utf-8").read()
     assert "Tiny Uni (layer 1)" in page and '"type":"heatmap"' in page.replace(" ", "")
