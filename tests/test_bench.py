@@ -205,3 +205,15 @@ def test_train_bench_grouped_batches_pad_less_and_both_objectives_run(tmp_path) 
         assert train_bench.main([*argv, "--rounds", "1", "--json", str(out)]) == 0
         result = json.loads(out.read_text())
         assert result["lab"]["tokens_per_second"] > 0 and result["plain"]["tokens_per_second"] > 0
+
+
+@pytest.mark.slow
+def test_app_load_bench_answers_every_client_in_both_phases(tmp_path) -> None:
+    from bench import app_load
+
+    out = tmp_path / "load.json"
+    app_load.main(["--clients", "2", "--requests", "1", "--corpus-size", "12", "--rounds", "1", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert report["clients"] == 2 and len(report["serial_s"]) == len(report["concurrent_s"]) == 1
+    assert report["speedup"] == pytest.approx(report["serial_median_s"] / report["concurrent_median_s"], abs=0.02)
+    assert app_load.corpora(2, 12)[0] != app_load.corpora(2, 12)[1]  # distinct corpora, one per client

@@ -54,6 +54,7 @@ CSS = """
            background: var(--background-fill-secondary); overflow-wrap: anywhere;}
 .lab-card h4 {margin: 2px 0 6px 0; font-size: 0.95em; overflow-wrap: anywhere;}
 .lab-text {overflow-wrap: anywhere; word-break: break-word;}
+.lab-card th {overflow-wrap: normal; white-space: nowrap;}  /* short column names stay whole */
 #variants-table {overflow-x: auto;}
 #variants-table td, #variants-table th {overflow-wrap: anywhere;}  /* long notes wrap, the page never scrolls */
 .lab-card table, .lab-pair {width: 100%; border-collapse: collapse; font-size: 0.86em; border: none !important;
