@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--command", required=True, help="the training command(s), as run")
     parser.add_argument("--hardware", default="a 2-core x86 CPU (AVX2), fp32, no GPU")
     parser.add_argument("--sts", action="append", default=[], help="LABEL=results JSON of `lab eval sts` (repeat)")
+    parser.add_argument("--base", help="the shipped name of the adapter a SimCSE run merged first, if it ships renamed")
+    parser.add_argument("--note", default="", help="sentences appended to the card's summary (size, provenance)")
     args = parser.parse_args()
 
     missing = [f for f in FILES if not (args.run_dir / f).is_file()]
@@ -59,9 +61,9 @@ def main() -> None:
         raise SystemExit(f"{args.run_dir} is not a finished run: missing {', '.join(missing)}")
     # the adapter a SimCSE run merged first, by its shipped name (run_config records a name or the folder's path)
     trained_on = json.loads((args.run_dir / "run_config.json").read_text()).get("adapters") or ["mntp"]
-    names = {"name": args.name, "base": Path(trained_on[-1]).name}
+    names = {"name": args.name, "base": args.base or Path(trained_on[-1]).name}
     title, summary, stack = KINDS[args.kind]
-    title, summary = title.format(**names), summary.format(**names)
+    title, summary = title.format(**names), " ".join(filter(None, (summary.format(**names), args.note)))
     stack = [a.format(**names) for a in stack]
     sts = {}
     for item in args.sts:

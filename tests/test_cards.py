@@ -13,12 +13,13 @@ SHIPPED = Path(__file__).resolve().parents[1] / "lab" / "adapters" / "smollm2-13
 
 
 def shipped_with_cards() -> list[str]:
-    """Adapters shipped by scripts/ship_adapter.py (the two older ones predate it: hand-written cards)."""
+    """Adapters shipped by scripts/ship_adapter.py."""
     return sorted(p.parent.name for p in SHIPPED.glob("*/card.json"))
 
 
-def test_the_1m_token_mntp_adapter_ships_with_a_rendered_card() -> None:
-    assert "mntp-1m" in shipped_with_cards()
+def test_every_shipped_adapter_has_a_rendered_card() -> None:
+    assert shipped_with_cards() == sorted(p.parent.name for p in SHIPPED.glob("*/adapter_config.json"))
+    assert {"mntp", "mntp-simcse"} <= set(shipped_with_cards())
 
 
 @pytest.mark.parametrize("name", shipped_with_cards())
@@ -27,11 +28,22 @@ def test_shipped_card_is_rendered_from_its_run_files(name: str) -> None:
     assert (folder / README_NAME).read_text(encoding="utf-8") == render_card(folder)
 
 
-def test_mntp_1m_card_states_the_final_held_out_accuracy() -> None:
-    metrics = json.loads((SHIPPED / "mntp-1m" / "metrics.json").read_text())
-    card = (SHIPPED / "mntp-1m" / README_NAME).read_text(encoding="utf-8")
+def test_mntp_card_states_the_final_held_out_accuracy() -> None:
+    metrics = json.loads((SHIPPED / "mntp" / "metrics.json").read_text())
+    card = (SHIPPED / "mntp" / README_NAME).read_text(encoding="utf-8")
     assert f"| {metrics['global_step']} | {metrics['num_input_tokens_seen']:,} |" in card
     assert f"{100 * metrics['eval_accuracy']:.1f}% |" in card
+
+
+def test_simcse_card_states_the_chosen_checkpoint_and_its_test_score() -> None:
+    folder = SHIPPED / "mntp-simcse"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    sts = json.loads((folder / "card.json").read_text())["sts"]["Bi + MNTP + SimCSE, mean (this adapter)"]
+    card = (folder / README_NAME).read_text(encoding="utf-8")
+    assert metrics["best_checkpoint"].endswith(f"checkpoint-{metrics['global_step']}")  # ended on the dev-best
+    assert f"best dev Spearman ({100 * metrics['best_metric']['eval_stsb_dev_spearman']:.2f})" in card
+    assert sts["test"]["pairs"] == 1379 and sts["test"]["spearman"] >= 0.58  # issue 10: Uni (43.02) + 15
+    assert "| tokens seen | not recorded |" not in card and "| 0 | 28.94 |" in card  # step 0: before SimCSE
 
 
 def _run_folder(tmp_path: Path, kind: str, events: list[dict]) -> Path:

@@ -53,15 +53,32 @@ def _pct(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def training_rows(config: dict[str, Any], metrics: dict[str, Any], kind: str) -> list[tuple[str, str]]:
-    """(setting, value) rows of the training table, from ``run_config.json`` and ``metrics.json``."""
+def training_rows(
+    config: dict[str, Any],
+    metrics: dict[str, Any],
+    kind: str,
+    events: list[dict[str, Any]] = (),
+    shipped_bases: list[str] | None = None,
+) -> list[tuple[str, str]]:
+    """(setting, value) rows of the training table, from ``run_config.json``, ``metrics.json`` and the log events.
+
+    Tokens seen come from the summary or, where it lacks them (SimCSE runs), from the last logged event.
+    ``shipped_bases``: the names the adapters trained on ship under, where they differ from the run's record.
+    """
     objective = OBJECTIVES[kind].format(temperature=round(1 / config.get("scale", 1), 3), **config)
     targets = ", ".join(config["lora_target_modules"]) or "q, k, v, o, gate, up, down (the architecture's table)"
     batch = config["per_device_train_batch_size"] * config["gradient_accumulation_steps"]
     unit = "sentences (each seen twice)" if kind == "simcse" else "sequences"
+    logged = [e["num_input_tokens_seen"] for e in events if "num_input_tokens_seen" in e]
+    tokens = metrics.get("num_input_tokens_seen") or max(logged, default=0)
+    bases = [Path(a).name for a in config["adapters"]]
+    on_top_of = ", ".join(
+        f"`{a}`" if shipped in (None, a) else f"`{a}` (shipped as `{shipped}`)"
+        for a, shipped in zip(bases, shipped_bases or [None] * len(bases))
+    )
     rows = [
         ("objective", objective),
-        ("on top of", ", ".join(f"`{a}`" for a in config["adapters"]) or "the base model (made bidirectional)"),
+        ("on top of", on_top_of or "the base model (made bidirectional)"),
         ("data", f"`{config['dataset']}`"),
         ("LoRA", f"r={config['lora_r']}, alpha={config['lora_alpha']}, dropout {config['lora_dropout']} on {targets}"),
         ("max length / batch", f"{config['max_seq_length']} tokens / {batch} {unit}"),
@@ -72,7 +89,7 @@ def training_rows(config: dict[str, Any], metrics: dict[str, Any], kind: str) ->
             f"grad clip {config['max_grad_norm']:g}, seed {config['seed']}",
         ),
         ("steps", f"{metrics['global_step']:,} of {config['max_steps']:,} scheduled"),
-        ("tokens seen", f"{metrics.get('num_input_tokens_seen', 0):,}"),
+        ("tokens seen", f"{tokens:,}" if tokens else "not recorded"),
         ("trainable parameters", f"{metrics['trainable_parameters']:,}"),
     ]
     if metrics.get("train_runtime_s"):
@@ -90,8 +107,10 @@ def curve_rows(events: list[dict[str, Any]], kind: str) -> list[tuple[str, ...]]
                 loss = event[key.replace("accuracy", "loss")]
                 rows.append((str(event["step"]), f"{event.get('num_input_tokens_seen', 0):,}", f"{loss:.3f}",
                              _pct(event[key])))  # fmt: skip
-        elif "eval_stsb_dev_spearman" in event:
-            rows.append((str(event["step"]), f"{100 * event['eval_stsb_dev_spearman']:.2f}"))
+        else:
+            key = "eval_stsb_dev_spearman" if "eval_stsb_dev_spearman" in event else "initial_eval_stsb_dev_spearman"
+            if key in event:
+                rows.append((str(event["step"]), f"{100 * event[key]:.2f}"))
     return list({row[0]: row for row in rows}.values())  # one row a step: a final re-evaluation logs it again
 
 
@@ -107,16 +126,18 @@ def render_card(folder: str | Path) -> str:
     card = _read(folder / CARD_NAME)
     config, metrics = _read(folder / "run_config.json"), _read(folder / "metrics.json")
     kind = card["kind"]
+    events = _events(folder)
     stack = ", ".join(f'"{a}"' for a in card["stack"])
     parts = [
         f"# {card['title']}\n\n{card['summary']}\n\n```python\nfrom lab import LLM2Vec\n\n"
         f'model = LLM2Vec.from_pretrained("{config["model"]}", adapters=[{stack}])  # merged, bidirectional\n```\n',
         f"## Data\n\n`{config['dataset']}`: {DATASETS.get(config['dataset'], 'a local file')}\n",
-        "## Training\n\n" + table(("setting", "value"), training_rows(config, metrics, kind)),
+        "## Training\n\n"
+        + table(("setting", "value"), training_rows(config, metrics, kind, events, card["stack"][:-1])),
         f"Hardware: {card['hardware']}. Command: `{card['command']}`. The whole config is `run_config.json`; every "
         "log event is in `metrics.jsonl`, the summary in `metrics.json`.\n",
     ]
-    curve = curve_rows(_events(folder), kind)
+    curve = curve_rows(events, kind)
     if kind == "mntp":
         parts.append(
             "## Held-out masked-token loss and accuracy along the run\n\nThe same held-out sequences and masks at "
